@@ -99,6 +99,12 @@ pub extern "C" fn main(argc: c_int, argv: *mut *const c_char) -> c_int {
 #[link(name = "c")]
 extern "C" {}
 
+// rustup's prebuilt core (stable builds) refers to the unwinder's
+// personality even with panic=abort; nothing ever unwinds here.
+#[cfg(not(test))]
+#[no_mangle]
+extern "C" fn rust_eh_personality() {}
+
 #[cfg(not(test))]
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo) -> ! {
