@@ -31,7 +31,7 @@ unsafe fn exec_child(argv: *const *const c_char, inherited: &Inherited, verbosit
         emit(verbosity, log::FATAL, prefix(log::FATAL).str("setpgid failed: ").bytes(strerror(e)));
         return 1;
     }
-    // SIGTTOU is still ignored here, so a background group may take the tty.
+    // SIGTTOU is still blocked here, so a background group may take the tty.
     if libc::tcsetpgrp(0, libc::getpgrp()) < 0 {
         let e = errno();
         if e != libc::ENOTTY && e != libc::ENXIO {

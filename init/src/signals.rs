@@ -1,7 +1,6 @@
-//! Signal handling, tini's way: init blocks every asynchronous signal for
-//! itself and collects them with sigtimedwait, so none is lost between
-//! start-up and the child's exec; the child gets back the mask and the
-//! SIGTTIN/SIGTTOU dispositions init started with.
+//! Signal handling, tini's way: init blocks signals for itself and collects
+//! them with sigtimedwait, so none is lost between start-up and the child's
+//! exec; the child gets back the mask init started with.
 
 use core::mem::MaybeUninit;
 use libc::{c_int, sigset_t};
@@ -51,68 +50,38 @@ pub fn by_name(name: &[u8]) -> Option<c_int> {
     NAMES.iter().find(|(n, _)| *n == bare).map(|&(_, s)| s)
 }
 
-/// Synchronous signals stay unblocked: blocking them would hide init's own crashes.
-const SYNCHRONOUS: [c_int; 9] = [
-    libc::SIGFPE,
-    libc::SIGILL,
-    libc::SIGSEGV,
-    libc::SIGBUS,
-    libc::SIGABRT,
-    libc::SIGTRAP,
-    libc::SIGSYS,
-    libc::SIGTTIN,
-    libc::SIGTTOU,
-];
-
 /// What init found at start-up and must hand to the child unchanged.
 pub struct Inherited {
     pub mask: sigset_t,
-    ttin: libc::sigaction,
-    ttou: libc::sigaction,
 }
 
 /// The set init waits on.
 pub struct Waited(sigset_t);
 
-/// Blocks every asynchronous signal and ignores SIGTTIN/SIGTTOU (so init can
-/// hand the terminal to the child). Returns what to restore in the child.
+/// Blocks every signal, so each one sent to init is collected by `wait` and
+/// forwarded, SIGSEGV or SIGTTIN included (tini leaves those unblocked and
+/// dies of a `kill -SEGV 1`). Faults init itself causes still kill it: the
+/// kernel unblocks synchronous signals it forces. Blocked SIGTTOU also lets
+/// the child take the terminal before restoring the mask. Dispositions are
+/// never changed, so ignored signals stay ignored across the child's exec.
 pub fn configure() -> Result<(Inherited, Waited), &'static str> {
     // SAFETY: plain libc calls on locally owned, initialised structures.
     unsafe {
         let mut all = MaybeUninit::<sigset_t>::zeroed().assume_init();
         libc::sigfillset(&mut all);
-        for s in SYNCHRONOUS {
-            libc::sigdelset(&mut all, s);
-        }
         let mut mask = MaybeUninit::<sigset_t>::zeroed().assume_init();
         if libc::sigprocmask(libc::SIG_SETMASK, &all, &mut mask) != 0 {
             return Err("sigprocmask");
         }
-        let mut ign = MaybeUninit::<libc::sigaction>::zeroed().assume_init();
-        ign.sa_sigaction = libc::SIG_IGN;
-        let mut ttin = MaybeUninit::<libc::sigaction>::zeroed().assume_init();
-        let mut ttou = MaybeUninit::<libc::sigaction>::zeroed().assume_init();
-        if libc::sigaction(libc::SIGTTIN, &ign, &mut ttin) != 0
-            || libc::sigaction(libc::SIGTTOU, &ign, &mut ttou) != 0
-        {
-            return Err("sigaction SIGTTIN/SIGTTOU");
-        }
-        Ok((Inherited { mask, ttin, ttou }, Waited(all)))
+        Ok((Inherited { mask }, Waited(all)))
     }
 }
 
-/// In the child, before exec: the start-up mask and dispositions come back.
+/// In the child, before exec: the start-up mask comes back.
 pub fn restore(inherited: &Inherited) -> Result<(), &'static str> {
-    // SAFETY: restores values read by `configure`.
-    unsafe {
-        if libc::sigprocmask(libc::SIG_SETMASK, &inherited.mask, core::ptr::null_mut()) != 0 {
-            return Err("sigprocmask");
-        }
-        if libc::sigaction(libc::SIGTTIN, &inherited.ttin, core::ptr::null_mut()) != 0
-            || libc::sigaction(libc::SIGTTOU, &inherited.ttou, core::ptr::null_mut()) != 0
-        {
-            return Err("sigaction SIGTTIN/SIGTTOU");
-        }
+    // SAFETY: restores the mask read by `configure`.
+    if unsafe { libc::sigprocmask(libc::SIG_SETMASK, &inherited.mask, core::ptr::null_mut()) } != 0 {
+        return Err("sigprocmask");
     }
     Ok(())
 }
