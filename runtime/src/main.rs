@@ -1,12 +1,222 @@
-//! `runtime`: skiff runtime: OCI runtime with runc's command line.
-//! Only `--version` works so far; every other use says so and fails.
+//! `runtime`: runc's command line (Go-flag style: `--flag value`,
+//! `--flag=value`, single dash too), calling the library for each command.
+
+use skiff_runtime::container::{self, CreateOpts, Global};
+use skiff_runtime::error::{err, Error, Result};
+use skiff_runtime::{features, logging, spec, state};
+use std::path::PathBuf;
+
+const USAGE: &str = "usage: runtime [global options] COMMAND [options] ID
+
+global options: --root DIR  --log FILE  --log-format text|json  --debug  --systemd-cgroup  --rootless VALUE
+commands:
+  spec [--bundle B] [--rootless]        write a default config.json
+  create [--bundle B] [--console-socket S] [--pid-file F] [--no-pivot] ID
+  start ID                              run the created container's program
+  run [-d] [--bundle B] [--console-socket S] [--pid-file F] ID
+  state ID                              print the OCI state JSON
+  kill [--all] ID [SIGNAL]              signal by name or number (default SIGTERM)
+  delete [--force] ID
+  list [--format table|json] [-q]
+  pause ID | resume ID
+  features                              supported features JSON
+  --version";
+
+/// Flags that take a value; every other flag is a boolean.
+const VALUED: &[&str] = &[
+    "root", "log", "log-format", "criu", "rootless", "bundle", "b", "console-socket", "pid-file",
+    "preserve-fds", "format", "f", "process", "p", "cwd", "env", "e", "user", "u", "additional-gids",
+    "g", "cap", "c", "apparmor", "process-label", "interval", "resources", "r",
+];
+
+/// One parsed command line segment: flags and positional arguments.
+#[derive(Default, Debug)]
+struct Parsed {
+    flags: Vec<(String, String)>,
+    args: Vec<String>,
+}
+
+impl Parsed {
+    fn get(&self, names: &[&str]) -> Option<&str> {
+        self.flags.iter().rev().find(|(k, _)| names.contains(&k.as_str())).map(|(_, v)| v.as_str())
+    }
+
+    fn on(&self, names: &[&str]) -> bool {
+        self.get(names).is_some_and(|v| v != "false")
+    }
+
+    fn id(&self, cmd: &str) -> Result<&str> {
+        match self.args.first() {
+            Some(id) => Ok(id),
+            None => err(format!("\"{cmd}\" requires a container ID")),
+        }
+    }
+}
+
+/// Parses flags until the first positional when `stop_at_positional`
+/// (global options), else flags anywhere until `--`.
+fn parse(args: &[String], stop_at_positional: bool) -> Result<(Parsed, usize)> {
+    let mut p = Parsed::default();
+    let mut i = 0;
+    while i < args.len() {
+        let a = &args[i];
+        if a == "--" {
+            p.args.extend(args[i + 1..].iter().cloned());
+            return Ok((p, args.len()));
+        }
+        if a.len() > 1 && a.starts_with('-') {
+            let name = a.trim_start_matches('-');
+            let (k, v) = match name.split_once('=') {
+                Some((k, v)) => (k.to_string(), Some(v.to_string())),
+                None => (name.to_string(), None),
+            };
+            let v = match v {
+                Some(v) => v,
+                None if VALUED.contains(&k.as_str()) => {
+                    i += 1;
+                    args.get(i).cloned().ok_or_else(|| Error(format!("flag needs an argument: {a}")))?
+                }
+                None => "true".to_string(),
+            };
+            p.flags.push((k, v));
+            i += 1;
+            continue;
+        }
+        if stop_at_positional {
+            return Ok((p, i));
+        }
+        p.args.push(a.clone());
+        i += 1;
+    }
+    Ok((p, i))
+}
+
+fn signal(s: &str) -> Result<i32> {
+    if let Ok(n) = s.parse::<i32>() {
+        if (1..=64).contains(&n) {
+            return Ok(n);
+        }
+        return err(format!("invalid signal {s:?}"));
+    }
+    let name = s.to_ascii_uppercase();
+    let name = name.strip_prefix("SIG").unwrap_or(&name);
+    let table = [
+        ("HUP", 1), ("INT", 2), ("QUIT", 3), ("ILL", 4), ("TRAP", 5), ("ABRT", 6), ("IOT", 6), ("BUS", 7),
+        ("FPE", 8), ("KILL", 9), ("USR1", 10), ("SEGV", 11), ("USR2", 12), ("PIPE", 13), ("ALRM", 14),
+        ("TERM", 15), ("STKFLT", 16), ("CHLD", 17), ("CONT", 18), ("STOP", 19), ("TSTP", 20), ("TTIN", 21),
+        ("TTOU", 22), ("URG", 23), ("XCPU", 24), ("XFSZ", 25), ("VTALRM", 26), ("PROF", 27), ("WINCH", 28),
+        ("IO", 29), ("POLL", 29), ("PWR", 30), ("SYS", 31),
+    ];
+    table.iter().find(|(n, _)| *n == name).map(|&(_, v)| v).ok_or_else(|| Error(format!("invalid signal {s:?}")))
+}
+
+fn create_opts(p: &Parsed, cmd: &str) -> Result<CreateOpts> {
+    Ok(CreateOpts {
+        id: p.id(cmd)?.to_string(),
+        bundle: PathBuf::from(p.get(&["bundle", "b"]).unwrap_or(".")),
+        console_socket: p.get(&["console-socket"]).map(PathBuf::from),
+        pid_file: p.get(&["pid-file"]).map(PathBuf::from),
+        no_pivot: p.on(&["no-pivot"]),
+    })
+}
+
+fn real_main(args: &[String]) -> Result<i32> {
+    let (global, at) = parse(args, true)?;
+    if global.on(&["version", "v"]) {
+        println!("runtime (skiff) version {}\nspec: 1.2.0", env!("CARGO_PKG_VERSION"));
+        return Ok(0);
+    }
+    if global.on(&["help", "h"]) {
+        println!("{USAGE}");
+        return Ok(0);
+    }
+    let log_format = global.get(&["log-format"]).unwrap_or("text");
+    if log_format != "text" && log_format != "json" {
+        return err(format!("invalid log-format {log_format:?} (text or json)"));
+    }
+    logging::init(global.get(&["log"]).map(PathBuf::from), log_format == "json", global.on(&["debug"]));
+    let g = Global {
+        root: PathBuf::from(global.get(&["root"]).unwrap_or(state::DEFAULT_ROOT)),
+        systemd_cgroup: global.on(&["systemd-cgroup"]),
+    };
+    let Some(cmd) = args.get(at) else {
+        eprintln!("{USAGE}");
+        return Ok(1);
+    };
+    let (p, _) = parse(&args[at + 1..], false)?;
+    match cmd.as_str() {
+        "version" | "--version" => {
+            println!("runtime (skiff) version {}\nspec: 1.2.0", env!("CARGO_PKG_VERSION"));
+        }
+        "spec" => spec::write_template(&PathBuf::from(p.get(&["bundle", "b"]).unwrap_or(".")), p.on(&["rootless"]))?,
+        "create" => {
+            // SAFETY: reading the current mask.
+            let mask = unsafe {
+                let mut m: libc::sigset_t = std::mem::zeroed();
+                libc::sigprocmask(libc::SIG_SETMASK, std::ptr::null(), &mut m);
+                m
+            };
+            container::create(&g, &create_opts(&p, cmd)?, mask)?;
+        }
+        "start" => container::start(&g, p.id(cmd)?)?,
+        "run" => return container::run(&g, &create_opts(&p, cmd)?, p.on(&["detach", "d"])),
+        "state" => println!("{}", container::state_json(&g, p.id(cmd)?)?),
+        "kill" => {
+            let sig = signal(p.args.get(1).map(String::as_str).unwrap_or("SIGTERM"))?;
+            container::kill(&g, p.id(cmd)?, sig, p.on(&["all", "a"]))?;
+        }
+        "delete" => container::delete(&g, p.id(cmd)?, p.on(&["force", "f"]))?,
+        "list" | "ls" => list(&g, &p)?,
+        "pause" | "resume" => {
+            let saved = state::Saved::load(&g.root, p.id(cmd)?)?;
+            let st = saved.status(&g.root);
+            if st == state::Status::Stopped || st == state::Status::Created {
+                return err(format!("container {} is {}, not running", saved.id, st.as_str()));
+            }
+            saved.cgroup.freeze(cmd == "pause")?;
+        }
+        "features" => println!("{}", features::json()),
+        "exec" | "ps" | "update" | "events" | "checkpoint" | "restore" => {
+            return err(format!("\"{cmd}\" is not implemented yet in skiff runtime"));
+        }
+        other => return err(format!("unknown command {other:?}\n{USAGE}")),
+    }
+    Ok(0)
+}
+
+fn list(g: &Global, p: &Parsed) -> Result<()> {
+    let all = container::list(g)?;
+    if p.on(&["quiet", "q"]) {
+        for (s, _) in &all {
+            println!("{}", s.id);
+        }
+        return Ok(());
+    }
+    if p.get(&["format", "f"]) == Some("json") {
+        let v: Vec<serde_json::Value> = all
+            .iter()
+            .map(|(s, st)| {
+                serde_json::json!({"ociVersion": s.oci_version, "id": s.id, "pid": s.oci(*st).pid, "status": st.as_str(),
+                    "bundle": s.bundle, "rootfs": s.rootfs, "created": s.created, "owner": "", "annotations": s.annotations})
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(v));
+        return Ok(());
+    }
+    println!("{:<12} {:<8} {:<10} {:<40} {:<31} OWNER", "ID", "PID", "STATUS", "BUNDLE", "CREATED");
+    for (s, st) in &all {
+        println!("{:<12} {:<8} {:<10} {:<40} {:<31} root", s.id, s.oci(*st).pid, st.as_str(), s.bundle.display(), s.created);
+    }
+    Ok(())
+}
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "--version" || a == "-v" || a == "version") {
-        println!("runtime (skiff) version {}", env!("CARGO_PKG_VERSION"));
-        return;
+    match real_main(&args) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            logging::error(&e.0);
+            std::process::exit(1);
+        }
     }
-    eprintln!("runtime: not implemented yet (skiff runtime is a stub in this build)");
-    std::process::exit(125);
 }

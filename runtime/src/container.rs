@@ -1,0 +1,365 @@
+//! The lifecycle operations of runtime.md: create, start, state, kill,
+//! delete, plus runc's run and list. Each command rebuilds its view from
+//! the state dir; nothing is left behind when one fails.
+
+use crate::cgroups::Cgroup;
+use crate::error::{err, Context, Error, Result};
+use crate::namespaces::Plan;
+use crate::process::{self, Init};
+use crate::state::{self, Saved, Status, FIFO};
+use crate::{hooks, spec, sync};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Global options (runc's).
+#[derive(Debug, Clone)]
+pub struct Global {
+    pub root: PathBuf,
+    pub systemd_cgroup: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CreateOpts {
+    pub id: String,
+    pub bundle: PathBuf,
+    pub console_socket: Option<PathBuf>,
+    pub pid_file: Option<PathBuf>,
+    pub no_pivot: bool,
+}
+
+/// Undoes a half-made container unless disarmed.
+struct Cleanup<'a> {
+    dir: PathBuf,
+    cgroup: Option<Cgroup>,
+    pid: i32,
+    armed: bool,
+    _g: &'a Global,
+}
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if self.pid > 0 {
+            // SAFETY: killing and reaping our own child.
+            unsafe {
+                libc::kill(self.pid, libc::SIGKILL);
+                libc::waitpid(self.pid, std::ptr::null_mut(), 0);
+            }
+        }
+        if let Some(c) = &self.cgroup {
+            let _ = c.delete();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn absolute(p: &Path) -> Result<PathBuf> {
+    std::fs::canonicalize(p).ctx(|| format!("bundle {}", p.display()))
+}
+
+/// `create`: sets up the container and leaves its process blocked before
+/// exec. Returns its pid; the process is our child until we exit.
+pub fn create(g: &Global, o: &CreateOpts, sigmask: libc::sigset_t) -> Result<i32> {
+    state::check_id(&o.id)?;
+    let bundle = absolute(&o.bundle)?;
+    let spec = spec::load(&bundle)?;
+    let rootfs = absolute(&spec::rootfs(&bundle, &spec)?)?;
+    let process = spec.process().as_ref().ok_or_else(|| Error("no process".into()))?;
+    let terminal = process.terminal().unwrap_or(false);
+    if terminal && o.console_socket.is_none() {
+        return err("cannot allocate a tty without --console-socket (process.terminal is true)");
+    }
+    let linux = spec.linux().as_ref();
+    let plan = Plan::new(linux.and_then(|l| l.namespaces().as_deref()).unwrap_or(&[]))?;
+
+    std::fs::create_dir_all(&g.root).ctx(|| format!("create state root {}", g.root.display()))?;
+    let dir = state::dir(&g.root, &o.id);
+    match std::fs::create_dir(&dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return err(format!("container with id {} already exists", o.id));
+        }
+        r => r.ctx(|| format!("create {}", dir.display()))?,
+    }
+    let mut cleanup = Cleanup { dir: dir.clone(), cgroup: None, pid: 0, armed: true, _g: g };
+    nix::unistd::mkfifo(&dir.join(FIFO), nix::sys::stat::Mode::from_bits_truncate(0o622))
+        .ctx(|| format!("mkfifo {}", dir.join(FIFO).display()))?;
+    let state_dir = std::fs::File::open(&dir).ctx(|| format!("open {}", dir.display()))?;
+
+    let cgroup = Cgroup::resolve(linux.and_then(|l| l.cgroups_path().as_deref()), &o.id, g.systemd_cgroup)?;
+    cleanup.cgroup = Some(cgroup.clone());
+    cgroup.create(linux.and_then(|l| l.resources().as_ref()))?;
+
+    let console = match (&o.console_socket, terminal) {
+        (Some(p), true) => Some(crate::console::connect(p)?),
+        _ => None,
+    };
+    let (parent, child) = sync::pair()?;
+    // A pid namespace given by path applies to our children: join it here.
+    plan.enter(libc::CLONE_NEWPID)?;
+
+    // SAFETY: clone without CLONE_VM behaves like fork; this process has a
+    // single thread, so the child may keep running Rust code.
+    let pid = unsafe {
+        libc::syscall(libc::SYS_clone, (plan.clone_flags | libc::SIGCHLD) as libc::c_ulong, 0usize, 0usize, 0usize, 0usize)
+    } as i32;
+    if pid < 0 {
+        return Err(std::io::Error::last_os_error()).ctx(|| "clone the container process");
+    }
+    if pid == 0 {
+        parent.close();
+        process::run(Init {
+            spec: &spec,
+            rootfs,
+            plan: &plan,
+            sync: child,
+            state_dir: state_dir.as_raw_fd(),
+            console: console.as_ref().map(|c| c.as_raw_fd()),
+            no_pivot: o.no_pivot,
+            sigmask,
+        });
+    }
+    child.close();
+    drop(console);
+    cleanup.pid = pid;
+
+    if plan.clone_flags & libc::CLONE_NEWUSER != 0 {
+        write_id_maps(pid, linux)?;
+    }
+    cgroup.add_pid(pid)?;
+    if let Some(adj) = process.oom_score_adj() {
+        std::fs::write(format!("/proc/{pid}/oom_score_adj"), adj.to_string()).ctx(|| format!("set oom_score_adj {adj}"))?;
+    }
+    let mut saved = Saved {
+        id: o.id.clone(),
+        pid,
+        pid_start: 0,
+        bundle: bundle.clone(),
+        rootfs: spec::rootfs(&bundle, &spec)?,
+        created: state::now_rfc3339(),
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        cgroup: cgroup.clone(),
+        hooks: spec.hooks().clone(),
+        oci_version: spec.version().clone(),
+    };
+    parent.send(b"go")?;
+    // The child asks for the runtime-namespace hooks once its mounts are done.
+    parent.expect(b"hooks").ctx(|| "container init")?;
+    let creating = serde_json::to_vec(&saved.oci(Status::Creating)).ctx(|| "serialize state")?;
+    if let Some(h) = spec.hooks() {
+        hooks::run_all("prestart", h.prestart(), &creating)?;
+        hooks::run_all("createRuntime", h.create_runtime(), &creating)?;
+    }
+    parent.send(b"ok")?;
+    parent.send(&creating)?;
+    parent.expect(b"ready").ctx(|| "container init")?;
+    parent.close();
+
+    saved.pid_start = state::start_time(pid).ok_or_else(|| Error(format!("container process {pid} exited during create")))?;
+    saved.save(&g.root)?;
+    if let Some(p) = &o.pid_file {
+        state::write_atomic(p, pid.to_string().as_bytes())?;
+    }
+    cleanup.armed = false;
+    Ok(pid)
+}
+
+fn write_id_maps(pid: i32, linux: Option<&oci_spec::runtime::Linux>) -> Result<()> {
+    let fmt = |maps: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| {
+        maps.into_iter().flatten().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect::<String>()
+    };
+    let uid = fmt(linux.and_then(|l| l.uid_mappings().as_ref()));
+    let gid = fmt(linux.and_then(|l| l.gid_mappings().as_ref()));
+    if uid.is_empty() || gid.is_empty() {
+        return err("a new user namespace needs linux.uidMappings and linux.gidMappings");
+    }
+    std::fs::write(format!("/proc/{pid}/uid_map"), &uid).ctx(|| format!("write uid_map {}", uid.trim()))?;
+    std::fs::write(format!("/proc/{pid}/gid_map"), &gid).ctx(|| format!("write gid_map {}", gid.trim()))
+}
+
+/// `start`: releases a created container into its program.
+pub fn start(g: &Global, id: &str) -> Result<()> {
+    let saved = Saved::load(&g.root, id)?;
+    match saved.status(&g.root) {
+        Status::Created => {}
+        s => return err(format!("cannot start container {id}: it is {}, not created", s.as_str())),
+    }
+    let fifo = state::dir(&g.root, id).join(FIFO);
+    // Non-blocking: a container that died must not hang us.
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)
+        .ctx(|| format!("open {}", fifo.display()))?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut byte = [0u8; 1];
+    loop {
+        match std::io::Read::read(&mut &f, &mut byte) {
+            Ok(1) => break,
+            Err(e) if e.kind() != std::io::ErrorKind::WouldBlock => return Err(e).ctx(|| format!("read {}", fifo.display())),
+            _ => {}
+        }
+        if !state::alive(saved.pid, saved.pid_start) {
+            return err(format!("container {id} exited before start"));
+        }
+        if Instant::now() > deadline {
+            return err(format!("container {id} did not take the start signal within 30s"));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    std::fs::remove_file(&fifo).ctx(|| format!("remove {}", fifo.display()))?;
+    if let Some(h) = &saved.hooks {
+        let st = serde_json::to_vec(&saved.oci(Status::Running)).ctx(|| "serialize state")?;
+        if let Err(e) = hooks::run_all("poststart", h.poststart(), &st) {
+            crate::logging::warn(&format!("{e}"));
+        }
+    }
+    Ok(())
+}
+
+use std::os::unix::fs::OpenOptionsExt;
+
+pub fn state_json(g: &Global, id: &str) -> Result<String> {
+    let saved = Saved::load(&g.root, id)?;
+    serde_json::to_string_pretty(&saved.oci(saved.status(&g.root))).ctx(|| "serialize state")
+}
+
+/// `kill [--all] ID SIG`.
+pub fn kill(g: &Global, id: &str, sig: i32, all: bool) -> Result<()> {
+    let saved = Saved::load(&g.root, id)?;
+    let status = saved.status(&g.root);
+    if status == Status::Stopped {
+        return err(format!("container {id} is not running"));
+    }
+    let pids = if all { saved.cgroup.pids()? } else { vec![saved.pid] };
+    for pid in pids {
+        // SAFETY: kill has no memory effects.
+        if unsafe { libc::kill(pid, sig) } != 0 {
+            let e = std::io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::ESRCH) {
+                return Err(e).ctx(|| format!("kill {pid} with signal {sig}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `delete [--force] ID`: a created container is killed (as runc does); a
+/// running one only with --force.
+pub fn delete(g: &Global, id: &str, force: bool) -> Result<()> {
+    let saved = match Saved::load(&g.root, id) {
+        Ok(s) => s,
+        Err(_) if force && state::check_id(id).is_ok() => {
+            let _ = std::fs::remove_dir_all(state::dir(&g.root, id));
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
+    match saved.status(&g.root) {
+        Status::Stopped => {}
+        Status::Created => stop(&saved)?,
+        s if force => {
+            if s == Status::Paused {
+                let _ = saved.cgroup.freeze(false);
+            }
+            stop(&saved)?
+        }
+        s => return err(format!("cannot delete container {id} that is not stopped: {}", s.as_str())),
+    }
+    saved.cgroup.delete()?;
+    if let Some(h) = &saved.hooks {
+        let st = serde_json::to_vec(&saved.oci(Status::Stopped)).ctx(|| "serialize state")?;
+        if let Err(e) = hooks::run_all("poststop", h.poststop(), &st) {
+            crate::logging::warn(&format!("{e}"));
+        }
+    }
+    let dir = state::dir(&g.root, id);
+    std::fs::remove_dir_all(&dir).ctx(|| format!("remove {}", dir.display()))
+}
+
+/// SIGKILLs the container (all of its cgroup) and waits until it is gone.
+fn stop(saved: &Saved) -> Result<()> {
+    let mut pids = saved.cgroup.pids().unwrap_or_default();
+    pids.push(saved.pid);
+    for pid in pids {
+        // SAFETY: kill has no memory effects.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while state::alive(saved.pid, saved.pid_start) {
+        if Instant::now() > deadline {
+            return err(format!("container process {} survived SIGKILL for 10s", saved.pid));
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // Its other processes leave the cgroup as they die.
+    while saved.cgroup.pids().is_ok_and(|p| !p.is_empty()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    Ok(())
+}
+
+/// Every container under the root, sorted by id.
+pub fn list(g: &Global) -> Result<Vec<(Saved, Status)>> {
+    let mut out = Vec::new();
+    let entries = match std::fs::read_dir(&g.root) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(e).ctx(|| format!("read {}", g.root.display())),
+    };
+    for e in entries.flatten() {
+        let id = e.file_name().to_string_lossy().into_owned();
+        if let Ok(s) = Saved::load(&g.root, &id) {
+            let st = s.status(&g.root);
+            out.push((s, st));
+        }
+    }
+    out.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+    Ok(out)
+}
+
+/// `run`: create + start; unless detached, forward signals, wait, delete,
+/// and return the exit code (128+N for signal N).
+pub fn run(g: &Global, o: &CreateOpts, detach: bool) -> Result<i32> {
+    // Signals to forward are blocked before the clone; the child restores
+    // the original mask before exec.
+    // SAFETY: sigset manipulation on local values.
+    let (old, forwarded) = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        if !detach {
+            for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2, libc::SIGWINCH, libc::SIGCHLD] {
+                libc::sigaddset(&mut set, s);
+            }
+        }
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigprocmask(libc::SIG_BLOCK, &set, &mut old);
+        (old, set)
+    };
+    let pid = create(g, o, old)?;
+    if let Err(e) = start(g, &o.id) {
+        let _ = delete(g, &o.id, true);
+        return Err(e);
+    }
+    if detach {
+        return Ok(0);
+    }
+    let code = loop {
+        let timeout = libc::timespec { tv_sec: 1, tv_nsec: 0 };
+        // SAFETY: valid set and timeout.
+        let sig = unsafe { libc::sigtimedwait(&forwarded, std::ptr::null_mut(), &timeout) };
+        if sig > 0 && sig != libc::SIGCHLD {
+            // SAFETY: kill has no memory effects.
+            unsafe { libc::kill(pid, sig) };
+        }
+        let mut status = 0;
+        // SAFETY: waitpid on our child.
+        if unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } == pid {
+            break if libc::WIFSIGNALED(status) { 128 + libc::WTERMSIG(status) } else { libc::WEXITSTATUS(status) };
+        }
+    };
+    delete(g, &o.id, true)?;
+    Ok(code)
+}
