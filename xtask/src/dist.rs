@@ -32,6 +32,8 @@ struct Toolchain {
     name: &'static str,
     build_std: bool,
     note: String,
+    /// Extra RUSTFLAGS (linking musl's crt objects from another toolchain).
+    flags: Vec<String>,
 }
 
 fn rustup(args: &[&str]) -> Result<(), String> {
@@ -48,15 +50,45 @@ fn rustup(args: &[&str]) -> Result<(), String> {
     }
 }
 
+fn sysroot(toolchain: &str) -> Option<PathBuf> {
+    let out = clean(Command::new("rustc")).arg(format!("+{toolchain}")).args(["--print", "sysroot"]).output().ok()?;
+    out.status.success().then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+}
+
 fn choose_toolchain(target: &str) -> Result<Toolchain, String> {
-    let nightly = rustup(&["component", "add", "rust-src", "--toolchain", "nightly"])
-        .and_then(|_| rustup(&["target", "add", "--toolchain", "nightly", target]));
+    let src = rustup(&["component", "add", "rust-src", "--toolchain", "nightly"]);
+    let nightly = src.clone().and_then(|_| rustup(&["target", "add", "--toolchain", "nightly", target]));
+    let built_std = |note: String, flags| Toolchain { name: "nightly", build_std: true, note, flags };
     match nightly {
-        Ok(()) => Ok(Toolchain { name: "nightly", build_std: true, note: "nightly, -Z build-std, immediate-abort".into() }),
+        Ok(()) => Ok(built_std("nightly, -Z build-std, immediate-abort".into(), Vec::new())),
         Err(why) => {
             rustup(&["target", "add", "--toolchain", "stable", target])
                 .map_err(|e| format!("cannot install the rustup target {target}: {e}"))?;
-            Ok(Toolchain { name: "stable", build_std: false, note: format!("stable std (nightly unusable: {why})") })
+            // build-std needs only rust-src; what nightly lacks for this target
+            // is musl's crt objects and libc.a, which are the same in stable's
+            // rust-std: link those explicitly.
+            let sc = sysroot("stable").map(|s| s.join("lib/rustlib").join(target).join("lib/self-contained"));
+            match (src, sc) {
+                (Ok(()), Some(sc)) if sc.join("crt1.o").exists() => {
+                    let d = sc.display();
+                    let flags = vec![
+                        "-Clink-self-contained=no".to_string(),
+                        format!("-Lnative={d}"),
+                        format!("-Zpre-link-args={d}/crt1.o"),
+                        format!("-Zpre-link-args={d}/crti.o"),
+                        format!("-Zpre-link-args={d}/crtbegin.o"),
+                        format!("-Clink-arg={d}/crtend.o"),
+                        format!("-Clink-arg={d}/crtn.o"),
+                    ];
+                    Ok(built_std(format!("nightly -Z build-std with stable's musl crt objects ({why})"), flags))
+                }
+                _ => Ok(Toolchain {
+                    name: "stable",
+                    build_std: false,
+                    note: format!("stable std (nightly unusable: {why})"),
+                    flags: Vec::new(),
+                }),
+            }
         }
     }
 }
@@ -81,6 +113,7 @@ pub fn dist(target: &str) -> Result<Vec<Built>, String> {
         // RUSTFLAGS replaces .cargo/config's per-target flags: repeat them.
         rustflags.push("-Clinker-flavor=ld.lld".into());
     }
+    rustflags.extend(tc.flags.iter().cloned());
     let target_dir = root.join("target/dist").join(tc.name);
     let mut cmd = clean(Command::new("cargo"));
     cmd.current_dir(&root)
