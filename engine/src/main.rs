@@ -1,4 +1,4 @@
-//! `engine`: skiff engine: docker's command line, daemonless.
+//! `engine`: docker's command line, daemonless.
 //! Only `--version` works so far; every other use says so and fails.
 
 fn main() {
