@@ -26,6 +26,7 @@ pub struct CreateOpts {
     pub console_socket: Option<PathBuf>,
     pub pid_file: Option<PathBuf>,
     pub no_pivot: bool,
+    pub preserve_fds: u32,
 }
 
 /// Undoes a half-made container unless disarmed.
@@ -84,8 +85,13 @@ pub fn create(g: &Global, o: &CreateOpts, sigmask: libc::sigset_t) -> Result<i32
         r => r.ctx(|| format!("create {}", dir.display()))?,
     }
     let mut cleanup = Cleanup { dir: dir.clone(), cgroup: None, pid: 0, armed: true, _g: g };
-    nix::unistd::mkfifo(&dir.join(FIFO), nix::sys::stat::Mode::from_bits_truncate(0o622))
-        .ctx(|| format!("mkfifo {}", dir.join(FIFO).display()))?;
+    let fifo = dir.join(FIFO);
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622)).ctx(|| format!("mkfifo {}", fifo.display()))?;
+    // Not subject to our umask: the container's user (any uid) opens the
+    // FIFO for writing and must reach it through the dir.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fifo, std::fs::Permissions::from_mode(0o622)).ctx(|| format!("chmod {}", fifo.display()))?;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o711)).ctx(|| format!("chmod {}", dir.display()))?;
     let state_dir = std::fs::File::open(&dir).ctx(|| format!("open {}", dir.display()))?;
 
     let cgroup = Cgroup::resolve(linux.and_then(|l| l.cgroups_path().as_deref()), &o.id, g.systemd_cgroup)?;
@@ -119,6 +125,7 @@ pub fn create(g: &Global, o: &CreateOpts, sigmask: libc::sigset_t) -> Result<i32
             console: console.as_ref().map(|c| c.as_raw_fd()),
             no_pivot: o.no_pivot,
             sigmask,
+            preserve_fds: o.preserve_fds,
         });
     }
     child.close();

@@ -117,6 +117,10 @@ fn create_opts(p: &Parsed, cmd: &str) -> Result<CreateOpts> {
         console_socket: p.get(&["console-socket"]).map(PathBuf::from),
         pid_file: p.get(&["pid-file"]).map(PathBuf::from),
         no_pivot: p.on(&["no-pivot"]),
+        preserve_fds: match p.get(&["preserve-fds"]) {
+            None => 0,
+            Some(n) => n.parse().map_err(|_| Error(format!("--preserve-fds {n:?} is not a number")))?,
+        },
     })
 }
 

@@ -26,6 +26,8 @@ pub struct Init<'a> {
     pub no_pivot: bool,
     /// The signal mask to restore (the runtime may block signals it forwards).
     pub sigmask: libc::sigset_t,
+    /// Extra fds from the caller kept open for the program: 3..3+N.
+    pub preserve_fds: u32,
 }
 
 /// Runs in the cloned child; never returns.
@@ -155,7 +157,31 @@ fn setup_and_exec(init: &Init) -> Result<Never> {
         // The state is no longer reachable from here; hooks get what create sent.
         hooks::run_all("startContainer", h.start_container(), &state)?;
     }
+    close_inherited_fds(3 + init.preserve_fds)?;
     exec(&exe, &args, &env)
+}
+
+/// No host fd reaches the program: everything from `first` up is marked
+/// close-on-exec (the caller's stray fds, anything the runtime opened).
+fn close_inherited_fds(first: u32) -> Result<()> {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: close_range only changes fd flags.
+    let r = unsafe { libc::syscall(libc::SYS_close_range, first, libc::c_uint::MAX, CLOSE_RANGE_CLOEXEC) };
+    if r == 0 {
+        return Ok(());
+    }
+    // Kernels before 5.11: walk the fd table.
+    let max = unsafe { libc::sysconf(libc::_SC_OPEN_MAX) }.clamp(1024, 1 << 20) as i32;
+    for fd in first as i32..max {
+        // SAFETY: fcntl on an fd number that may be closed (EBADF is fine).
+        unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFD);
+            if flags >= 0 {
+                libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC);
+            }
+        }
+    }
+    Ok(())
 }
 
 fn set_user_and_caps(spec: &Spec) -> Result<()> {

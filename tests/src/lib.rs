@@ -5,6 +5,7 @@
 //! The tests drive the static binaries users copy (`dist/<target>/`), built
 //! by `cargo xtask dist`; `cargo xtask test` builds them and the fixtures first.
 
+pub mod bundle;
 pub mod docker;
 use std::io::Read;
 use std::net::{TcpListener, UdpSocket};
