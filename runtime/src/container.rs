@@ -109,7 +109,9 @@ pub fn create(g: &Global, o: &CreateOpts, sigmask: libc::sigset_t) -> Result<i32
     // SAFETY: clone without CLONE_VM behaves like fork; this process has a
     // single thread, so the child may keep running Rust code.
     let pid = unsafe {
-        libc::syscall(libc::SYS_clone, (plan.clone_flags | libc::SIGCHLD) as libc::c_ulong, 0usize, 0usize, 0usize, 0usize)
+        // The cgroup namespace is unshared by the child once it is in its cgroup.
+        let flags = (plan.clone_flags & !libc::CLONE_NEWCGROUP) | libc::SIGCHLD;
+        libc::syscall(libc::SYS_clone, flags as libc::c_ulong, 0usize, 0usize, 0usize, 0usize)
     } as i32;
     if pid < 0 {
         return Err(std::io::Error::last_os_error()).ctx(|| "clone the container process");
@@ -119,6 +121,7 @@ pub fn create(g: &Global, o: &CreateOpts, sigmask: libc::sigset_t) -> Result<i32
         process::run(Init {
             spec: &spec,
             rootfs,
+            bundle: bundle.clone(),
             plan: &plan,
             sync: child,
             state_dir: state_dir.as_raw_fd(),

@@ -18,6 +18,8 @@ use std::path::{Path, PathBuf};
 pub struct Init<'a> {
     pub spec: &'a Spec,
     pub rootfs: PathBuf,
+    /// Relative mount sources are relative to the bundle (runc chdirs there).
+    pub bundle: PathBuf,
     pub plan: &'a Plan,
     pub sync: Channel,
     /// O_PATH fd of the state dir, to open the exec FIFO after pivot_root.
@@ -57,6 +59,23 @@ fn setup_and_exec(init: &Init) -> Result<Never> {
     init.sync.expect(b"go")?;
 
     init.plan.enter(libc::CLONE_NEWUSER)?;
+    if init.plan.has(libc::CLONE_NEWUSER) {
+        // Become root of the user namespace now that the maps are written.
+        // SAFETY: credential syscalls with constant arguments.
+        unsafe {
+            if libc::setresgid(0, 0, 0) != 0 || libc::setresuid(0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error()).ctx(|| "become root in the user namespace");
+            }
+        }
+    }
+    // A new cgroup namespace is rooted where we stand: unshare it only now
+    // that the runtime has moved us into the container's cgroup.
+    if init.plan.clone_flags & libc::CLONE_NEWCGROUP != 0 {
+        // SAFETY: unshare has no memory effects.
+        if unsafe { libc::unshare(libc::CLONE_NEWCGROUP) } != 0 {
+            return Err(std::io::Error::last_os_error()).ctx(|| "unshare the cgroup namespace");
+        }
+    }
     init.plan.enter(
         libc::CLONE_NEWNET | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS | libc::CLONE_NEWNS | libc::CLONE_NEWCGROUP | 0x80,
     )?;
@@ -82,6 +101,7 @@ fn setup_and_exec(init: &Init) -> Result<Never> {
     if !init.plan.has(libc::CLONE_NEWNS) {
         return err("the container needs a mount namespace (linux.namespaces has no \"mount\")");
     }
+    nix::unistd::chdir(init.bundle.as_path()).ctx(|| format!("chdir to bundle {}", init.bundle.display()))?;
     rootfs::prepare(spec, &init.rootfs)?;
     // prestart and createRuntime hooks run in the runtime's namespaces.
     init.sync.send(b"hooks")?;
