@@ -2,4 +2,11 @@
 //! the state root directly (DESIGN.md "State on disk"), under file locks.
 
 pub use skiff_runtime::error;
+pub mod containers;
+pub mod flags;
 pub mod images;
+pub mod network;
+pub mod oci;
+pub mod record;
+pub mod rootfs;
+pub mod commands;

@@ -1,12 +1,362 @@
-//! `engine`: docker's command line, daemonless.
-//! Only `--version` works so far; every other use says so and fails.
+//! `engine`: docker's command line, daemonless. Parses docker's flags and
+//! calls the library; exit codes follow docker (125 engine error, 126/127
+//! for a program that cannot run, else the container's code).
+
+use skiff_engine::commands::images as image_cmds;
+use skiff_engine::containers::{self, Env, Failed, RunOpts};
+use skiff_engine::flags::{flag, parse, Flag, Parsed};
+use skiff_engine::images::Store;
+use skiff_engine::oci;
+use std::path::PathBuf;
+
+const USAGE: &str = "Usage: engine [--root DIR] COMMAND
+
+A daemonless Docker-compatible engine for small Linux hosts (skiff).
+
+Containers: run create start stop kill restart rm ps logs wait inspect port rename pause unpause exec
+Images:     import load save tag images rmi image inspect
+Other:      version info
+
+Run 'engine COMMAND --help' for the flags (they are docker's).";
+
+const RUN_FLAGS: &[Flag] = &[
+    flag("detach", Some('d'), false),
+    flag("interactive", Some('i'), false),
+    flag("tty", Some('t'), false),
+    flag("rm", None, false),
+    flag("name", None, true),
+    flag("init", None, false),
+    flag("init-path", None, true),
+    flag("publish", Some('p'), true),
+    flag("publish-all", Some('P'), false),
+    flag("env", Some('e'), true),
+    flag("env-file", None, true),
+    flag("volume", Some('v'), true),
+    flag("tmpfs", None, true),
+    flag("workdir", Some('w'), true),
+    flag("user", Some('u'), true),
+    flag("hostname", Some('h'), true),
+    flag("network", None, true),
+    flag("net", None, true),
+    flag("memory", Some('m'), true),
+    flag("cpus", None, true),
+    flag("pids-limit", None, true),
+    flag("read-only", None, false),
+    flag("restart", None, true),
+    flag("cap-add", None, true),
+    flag("cap-drop", None, true),
+    flag("privileged", None, false),
+    flag("security-opt", None, true),
+    flag("entrypoint", None, true),
+    flag("stop-signal", None, true),
+    flag("stop-timeout", None, true),
+    flag("log-opt", None, true),
+    flag("runtime", None, true),
+    flag("label", Some('l'), true),
+    flag("help", None, false),
+];
+
+fn fail(code: i32, msg: impl std::fmt::Display) -> i32 {
+    let msg = msg.to_string();
+    if msg.starts_with("Error") {
+        eprintln!("{msg}");
+    } else {
+        eprintln!("engine: {msg}");
+    }
+    code
+}
+
+fn run_opts(p: &Parsed) -> Result<RunOpts, String> {
+    let num = |name: &str| -> Result<Option<i64>, String> {
+        p.get(name).map(|v| v.parse::<i64>().map_err(|_| format!("invalid value {v:?} for --{name}"))).transpose()
+    };
+    let mut o = RunOpts {
+        detach: p.on("detach"),
+        interactive: p.on("interactive"),
+        tty: p.on("tty"),
+        rm: p.on("rm"),
+        name: p.get("name").map(String::from),
+        init: p.on("init"),
+        init_path: p.get("init-path").map(PathBuf::from),
+        publish: p.all("publish").into_iter().map(String::from).collect(),
+        publish_all: p.on("publish-all"),
+        env: p.all("env").into_iter().map(String::from).collect(),
+        env_files: p.all("env-file").into_iter().map(PathBuf::from).collect(),
+        volumes: p.all("volume").into_iter().map(String::from).collect(),
+        tmpfs: p.all("tmpfs").into_iter().map(String::from).collect(),
+        workdir: p.get("workdir").map(String::from),
+        user: p.get("user").map(String::from),
+        hostname: p.get("hostname").map(String::from),
+        network: p.get("network").or(p.get("net")).unwrap_or("").to_string(),
+        read_only: p.on("read-only"),
+        restart: p.get("restart").unwrap_or("").to_string(),
+        cap_add: p.all("cap-add").into_iter().map(String::from).collect(),
+        cap_drop: p.all("cap-drop").into_iter().map(String::from).collect(),
+        privileged: p.on("privileged"),
+        entrypoint: p.get("entrypoint").map(String::from),
+        stop_signal: p.get("stop-signal").map(String::from),
+        stop_timeout: num("stop-timeout")?.map(|n| n.max(0) as u32),
+        log_opts: p.all("log-opt").into_iter().map(String::from).collect(),
+        runtime: p.get("runtime").map(|r| which(r)),
+        labels: p.all("label").into_iter().map(String::from).collect(),
+        ..Default::default()
+    };
+    if let Some(m) = p.get("memory") {
+        o.limits.memory = Some(oci::parse_size(m).map_err(|e| e.0)?);
+    }
+    if let Some(c) = p.get("cpus") {
+        o.limits.cpus = Some(c.parse::<f64>().ok().filter(|c| *c > 0.0).ok_or_else(|| format!("invalid argument {c:?} for --cpus"))?);
+    }
+    o.limits.pids = num("pids-limit")?;
+    for s in p.all("security-opt") {
+        match s {
+            "seccomp=unconfined" | "seccomp:unconfined" | "no-new-privileges" | "no-new-privileges:true" => {}
+            other => return Err(format!("unsupported --security-opt {other:?}")),
+        }
+    }
+    let Some((image, cmd)) = p.args.split_first() else {
+        return Err("\"run\" requires at least 1 argument.\nUsage: engine run [OPTIONS] IMAGE [COMMAND] [ARG...]".into());
+    };
+    o.image = image.clone();
+    o.cmd = cmd.to_vec();
+    Ok(o)
+}
+
+/// `--runtime runc` means the program on PATH; a path is taken as is.
+fn which(name: &str) -> PathBuf {
+    if name.contains('/') {
+        return PathBuf::from(name);
+    }
+    for dir in std::env::var("PATH").unwrap_or_default().split(':') {
+        let p = PathBuf::from(dir).join(name);
+        if p.is_file() {
+            return p;
+        }
+    }
+    PathBuf::from(name)
+}
+
+fn simple(args: &[String], flags: &[Flag], cmd: &str) -> Result<Parsed, i32> {
+    parse(flags, args, false, cmd).map_err(|e| fail(125, e))
+}
+
+fn each(refs: &[String], cmd: &str, f: impl Fn(&str) -> skiff_engine::error::Result<()>) -> i32 {
+    if refs.is_empty() {
+        return fail(1, format!("\"{cmd}\" requires at least 1 argument"));
+    }
+    let mut code = 0;
+    for r in refs {
+        match f(r) {
+            Ok(()) => println!("{r}"),
+            Err(e) => code = fail(1, format!("Error response: {e}")),
+        }
+    }
+    code
+}
+
+fn real_main(args: Vec<String>) -> i32 {
+    let global = [flag("root", None, true), flag("version", Some('v'), false), flag("help", None, false), flag("host", Some('H'), true)];
+    // Global flags stop at the command.
+    let at = {
+        let mut i = 0;
+        while i < args.len() && args[i].starts_with('-') {
+            i += if args[i] == "--root" || args[i] == "-H" || args[i] == "--host" { 2 } else { 1 };
+        }
+        i
+    };
+    let g = match parse(&global, &args[..at.min(args.len())], false, "") {
+        Ok(g) => g,
+        Err(e) => return fail(125, e),
+    };
+    if g.on("version") {
+        println!("engine (skiff) version {}", env!("CARGO_PKG_VERSION"));
+        return 0;
+    }
+    let Some(cmd) = args.get(at) else {
+        println!("{USAGE}");
+        return if g.on("help") { 0 } else { 1 };
+    };
+    let rest: Vec<String> = args[at + 1..].to_vec();
+    let root = PathBuf::from(g.get("root").unwrap_or("/var/lib/skiff"));
+    let env = match Env::new(root.clone()) {
+        Ok(e) => e,
+        Err(e) => return fail(125, e),
+    };
+    let store = || Store::open(&root);
+    let images = |f: &dyn Fn(&Store) -> skiff_engine::error::Result<()>| match store().and_then(|s| f(&s)) {
+        Ok(()) => 0,
+        Err(e) => fail(1, e),
+    };
+    let result = |r: Result<i32, Failed>| match r {
+        Ok(c) => c,
+        Err(f) => fail(f.code, f.msg),
+    };
+    match cmd.as_str() {
+        "version" => {
+            println!("Client: skiff engine {}\nServer: none (daemonless)", env!("CARGO_PKG_VERSION"));
+            0
+        }
+        "info" => {
+            let n = skiff_engine::record::list(&root).map(|v| v.len()).unwrap_or(0);
+            println!("Containers: {n}\nRoot Dir: {}\nStorage Driver: {}\nNetworking: private network namespace per container with loopback; -p through skiff proxy (no bridge yet)\nRuntime: {}",
+                root.display(),
+                if skiff_engine::rootfs::overlay_supported() { "overlay" } else { "copy (overlayfs missing)" },
+                env.peer("runtime").display());
+            0
+        }
+        "run" | "create" => {
+            let p = match parse(RUN_FLAGS, &rest, true, cmd) {
+                Ok(p) => p,
+                Err(e) => return fail(125, e),
+            };
+            let mut o = match run_opts(&p) {
+                Ok(o) => o,
+                Err(e) => return fail(125, e),
+            };
+            if cmd == "create" {
+                return match containers::create(&env, &o) {
+                    Ok(r) => {
+                        // A created container has its shim waiting for `start`.
+                        o.detach = true;
+                        println!("{}", r.id);
+                        0
+                    }
+                    Err(e) => fail(125, e),
+                };
+            }
+            result(containers::run(&env, &o))
+        }
+        "start" => {
+            let Ok(p) = simple(&rest, &[flag("attach", Some('a'), false), flag("interactive", Some('i'), false)], cmd) else { return 125 };
+            let mut code = 0;
+            for r in &p.args {
+                code = result(containers::start(&env, r, p.on("attach")));
+            }
+            code
+        }
+        "stop" | "restart" => {
+            let Ok(p) = simple(&rest, &[flag("time", Some('t'), true)], cmd) else { return 125 };
+            let t = p.get("time").and_then(|t| t.parse().ok());
+            each(&p.args, cmd, |r| {
+                containers::stop(&env, r, t)?;
+                if cmd == "restart" {
+                    containers::start(&env, r, false).map(|_| ()).map_err(|f| skiff_engine::error::Error(f.msg))?;
+                }
+                Ok(())
+            })
+        }
+        "kill" => {
+            let Ok(p) = simple(&rest, &[flag("signal", Some('s'), true)], cmd) else { return 125 };
+            let sig = p.get("signal").unwrap_or("KILL").to_string();
+            each(&p.args, cmd, |r| containers::kill(&env, r, &sig))
+        }
+        "rm" => {
+            let Ok(p) = simple(&rest, &[flag("force", Some('f'), false), flag("volumes", Some('v'), false)], cmd) else { return 125 };
+            each(&p.args, cmd, |r| containers::rm(&env, r, p.on("force")))
+        }
+        "ps" => {
+            let Ok(p) = simple(&rest, &[flag("all", Some('a'), false), flag("quiet", Some('q'), false), flag("format", None, true)], cmd) else { return 125 };
+            match containers::ps(&env, p.on("all"), p.on("quiet"), p.get("format").is_some_and(|f| f.contains("json"))) {
+                Ok(()) => 0,
+                Err(e) => fail(1, e),
+            }
+        }
+        "logs" => {
+            let Ok(p) = simple(&rest, &[flag("follow", Some('f'), false), flag("tail", Some('n'), true), flag("timestamps", Some('t'), false)], cmd) else { return 125 };
+            let tail = p.get("tail").filter(|t| *t != "all").and_then(|t| t.parse().ok());
+            let Some(r) = p.args.first() else { return fail(1, "\"logs\" requires exactly 1 argument") };
+            match containers::logs(&env, r, p.on("follow"), tail, p.on("timestamps")) {
+                Ok(()) => 0,
+                Err(e) => fail(1, format!("Error response: {e}")),
+            }
+        }
+        "wait" => {
+            let mut code = 0;
+            for r in &rest {
+                match containers::wait(&env, r) {
+                    Ok(c) => println!("{c}"),
+                    Err(e) => code = fail(1, format!("Error response: {e}")),
+                }
+            }
+            code
+        }
+        "inspect" | "container" if cmd == "inspect" || rest.first().map(String::as_str) == Some("inspect") => {
+            let refs: Vec<String> = if cmd == "inspect" { rest.clone() } else { rest[1..].to_vec() };
+            let refs: Vec<String> = refs.into_iter().filter(|r| !r.starts_with('-')).collect();
+            result(containers::inspect(&env, &refs).map(|_| 0))
+        }
+        "port" => match rest.first() {
+            Some(r) => match containers::port(&env, r) {
+                Ok(()) => 0,
+                Err(e) => fail(1, e),
+            },
+            None => fail(1, "\"port\" requires at least 1 argument"),
+        },
+        "rename" => match rest.as_slice() {
+            [old, new] => match containers::rename(&env, old, new) {
+                Ok(()) => 0,
+                Err(e) => fail(1, e),
+            },
+            _ => fail(1, "\"rename\" requires exactly 2 arguments"),
+        },
+        "pause" | "unpause" => each(&rest, cmd, |r| containers::pause(&env, r, cmd == "pause")),
+        "exec" => {
+            let flags = [
+                flag("detach", Some('d'), false),
+                flag("interactive", Some('i'), false),
+                flag("tty", Some('t'), false),
+                flag("env", Some('e'), true),
+                flag("user", Some('u'), true),
+                flag("workdir", Some('w'), true),
+            ];
+            let p = match parse(&flags, &rest, true, cmd) {
+                Ok(p) => p,
+                Err(e) => return fail(125, e),
+            };
+            if p.on("tty") {
+                return fail(125, "exec -t is not implemented yet in skiff engine");
+            }
+            let Some((id, command)) = p.args.split_first() else { return fail(125, "\"exec\" requires at least 2 arguments") };
+            let envs: Vec<String> = p.all("env").into_iter().map(String::from).collect();
+            result(containers::exec(&env, id, p.on("detach"), &envs, p.get("user"), p.get("workdir"), command))
+        }
+        "import" => match rest.as_slice() {
+            [src] => images(&|s| image_cmds::import(s, src, None)),
+            [src, name] => images(&|s| image_cmds::import(s, src, Some(name))),
+            _ => fail(1, "\"import\" requires 1 or 2 arguments: FILE|- [REPOSITORY[:TAG]]"),
+        },
+        "load" => {
+            let Ok(p) = simple(&rest, &[flag("input", Some('i'), true), flag("quiet", Some('q'), false)], cmd) else { return 125 };
+            images(&|s| image_cmds::load(s, p.get("input")))
+        }
+        "save" => {
+            let Ok(p) = simple(&rest, &[flag("output", Some('o'), true)], cmd) else { return 125 };
+            images(&|s| image_cmds::save(s, p.get("output"), &p.args))
+        }
+        "tag" => match rest.as_slice() {
+            [a, b] => images(&|s| image_cmds::tag(s, a, b)),
+            _ => fail(1, "\"tag\" requires exactly 2 arguments"),
+        },
+        "images" => {
+            let Ok(p) = simple(&rest, &[flag("quiet", Some('q'), false), flag("format", None, true), flag("all", Some('a'), false)], cmd) else { return 125 };
+            let json = p.get("format").is_some_and(|f| f.contains("json"));
+            images(&|s| image_cmds::images(s, p.args.first().map(String::as_str), p.on("quiet"), json))
+        }
+        "rmi" => {
+            let Ok(p) = simple(&rest, &[flag("force", Some('f'), false)], cmd) else { return 125 };
+            images(&|s| image_cmds::rmi(s, &p.args, p.on("force")))
+        }
+        "image" => match rest.split_first() {
+            Some((sub, more)) if sub == "inspect" => images(&|s| image_cmds::inspect(s, more)),
+            Some((sub, more)) if sub == "ls" => images(&|s| image_cmds::images(s, more.first().map(String::as_str), false, false)),
+            Some((sub, more)) if sub == "rm" => images(&|s| image_cmds::rmi(s, more, false)),
+            _ => fail(1, "usage: engine image inspect|ls|rm ..."),
+        },
+        other => fail(1, format!("'{other}' is not an engine command.\n{USAGE}")),
+    }
+}
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "--version" || a == "-v" || a == "version") {
-        println!("engine (skiff) version {}", env!("CARGO_PKG_VERSION"));
-        return;
-    }
-    eprintln!("engine: not implemented yet (skiff engine is a stub in this build)");
-    std::process::exit(125);
+    std::process::exit(real_main(args));
 }

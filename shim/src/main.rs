@@ -1,12 +1,20 @@
-//! `shim`: skiff shim: per-container supervisor (containerd-shim/conmon role).
-//! Only `--version` works so far; every other use says so and fails.
+//! `shim`: skiff's per-container supervisor (containerd-shim/conmon role).
+
+use skiff_shim::options::{self, Command};
+use std::io::Write;
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "--version" || a == "-v" || a == "version") {
-        println!("shim (skiff) version {}", env!("CARGO_PKG_VERSION"));
-        return;
+    match options::parse(std::env::args_os().skip(1)) {
+        Ok(Command::Run(o)) => std::process::exit(skiff_shim::main_with(*o)),
+        Ok(Command::Version) => {
+            let _ = writeln!(std::io::stdout(), "shim (skiff) version {}", env!("CARGO_PKG_VERSION"));
+        }
+        Ok(Command::Help) => {
+            let _ = writeln!(std::io::stdout(), "{}", options::USAGE);
+        }
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "shim: {e}\n{}", options::USAGE);
+            std::process::exit(2);
+        }
     }
-    eprintln!("shim: not implemented yet (skiff shim is a stub in this build)");
-    std::process::exit(125);
 }

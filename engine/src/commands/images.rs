@@ -1,0 +1,411 @@
+//! docker's image commands: `import`, `load`, `save`, `tag`, `images`,
+//! `rmi`, `image inspect`, printing what docker prints.
+
+use crate::error::{err, Context, Error, Result};
+use crate::images::archive::{self, Loaded};
+use crate::images::reference::{self, Reference};
+use crate::images::remove::{self, Removed};
+use crate::images::{config, import as import_, Details, Store};
+use serde::Serialize;
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Write};
+use std::path::Path;
+
+fn is_tty(fd: i32) -> bool {
+    // SAFETY: isatty only inspects the fd.
+    unsafe { libc::isatty(fd) == 1 }
+}
+
+/// `FILE` or `-` (stdin) as a reader.
+fn input(source: &str) -> Result<Box<dyn Read>> {
+    if source == "-" {
+        Ok(Box::new(io::stdin().lock()))
+    } else {
+        Ok(Box::new(File::open(source).ctx(|| format!("open {source}"))?))
+    }
+}
+
+/// `engine import FILE|- [NAME[:TAG]]`: prints the new image's id.
+pub fn import(store: &Store, source: &str, name: Option<&str>) -> Result<()> {
+    if source == "-" && is_tty(0) {
+        return err("import: requested import from stdin, but stdin is a terminal");
+    }
+    let id = import_::import(store, input(source)?, name, "-")?;
+    writeln!(io::stdout(), "{id}").ctx(|| "write stdout")
+}
+
+/// `engine load [-i FILE|-]` (None: stdin): prints `Loaded image: NAME`
+/// per tag, `Loaded image ID: ID` for untagged images.
+pub fn load(store: &Store, input_file: Option<&str>) -> Result<()> {
+    let source = input_file.unwrap_or("-");
+    if source == "-" && is_tty(0) {
+        return err("requested load from stdin, but stdin is empty");
+    }
+    let loaded = archive::load(store, input(source)?)?;
+    let mut out = io::stdout().lock();
+    for Loaded { id, tags } in loaded {
+        if tags.is_empty() {
+            writeln!(out, "Loaded image ID: {id}").ctx(|| "write stdout")?;
+        }
+        for t in tags {
+            writeln!(out, "Loaded image: {}", reference::familiar_tagged(&t)).ctx(|| "write stdout")?;
+        }
+    }
+    Ok(())
+}
+
+/// `engine save [-o FILE] NAME...` (None: stdout, never a terminal). The
+/// file appears whole or not at all.
+pub fn save(store: &Store, output: Option<&str>, names: &[String]) -> Result<()> {
+    if names.is_empty() {
+        return err("\"save\" requires at least 1 argument");
+    }
+    let Some(path) = output.filter(|o| *o != "-") else {
+        if is_tty(1) {
+            return err("cowardly refusing to save to a terminal. Use the -o flag or redirect");
+        }
+        return archive::save(store, names, BufWriter::with_capacity(1 << 16, io::stdout().lock()));
+    };
+    let path = Path::new(path);
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let res = (|| {
+        let f = File::create(&tmp).ctx(|| format!("create {}", tmp.display()))?;
+        let mut w = BufWriter::with_capacity(1 << 16, f);
+        archive::save(store, names, &mut w)?;
+        let f = w.into_inner().map_err(|e| e.into_error()).ctx(|| format!("write {}", tmp.display()))?;
+        f.sync_all().ctx(|| format!("fsync {}", tmp.display()))?;
+        std::fs::rename(&tmp, path).ctx(|| format!("rename {} to {}", tmp.display(), path.display()))
+    })();
+    if res.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    res
+}
+
+/// `engine tag SOURCE TARGET`.
+pub fn tag(store: &Store, src: &str, dst: &str) -> Result<()> {
+    store.tag(src, dst)
+}
+
+/// `engine rmi [-f] NAME...`: prints `Untagged: ...` and `Deleted: ...`
+/// lines; goes on past a failing name and fails at the end naming each.
+pub fn rmi(store: &Store, names: &[String], force: bool) -> Result<()> {
+    let mut errors = Vec::new();
+    let mut out = io::stdout().lock();
+    for n in names {
+        match remove::remove(store, n, force) {
+            Ok(events) => {
+                for e in events {
+                    let line = match e {
+                        Removed::Untagged(t) => format!("Untagged: {t}"),
+                        Removed::Deleted(id) => format!("Deleted: {id}"),
+                    };
+                    writeln!(out, "{line}").ctx(|| "write stdout")?;
+                }
+            }
+            Err(e) => errors.push(e.0),
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Error(errors.join("\n")))
+    }
+}
+
+/// One row of `engine images`.
+struct Row<'a> {
+    repo: String,
+    tag: String,
+    image: &'a Details,
+}
+
+/// `engine images [--quiet] [--format json] [REPOSITORY[:TAG]]`: docker's
+/// table (REPOSITORY TAG IMAGE ID CREATED SIZE), newest first, untagged
+/// images as `<none>`; `--format json` prints one JSON object per line as
+/// docker 24+ does; `--quiet` the distinct short ids.
+pub fn images(store: &Store, filter: Option<&str>, quiet: bool, json: bool) -> Result<()> {
+    let all = store.list()?;
+    let want = match filter {
+        Some(f) => {
+            let r = Reference::parse(f)?;
+            let has_tag = f[f.rfind('/').map(|i| i + 1).unwrap_or(0)..].contains(':');
+            Some((r.name(), if has_tag { r.tag } else { None }))
+        }
+        None => None,
+    };
+    let mut rows = Vec::new();
+    for d in &all {
+        if d.tags.is_empty() && want.is_none() {
+            rows.push(Row { repo: "<none>".into(), tag: "<none>".into(), image: d });
+        }
+        for key in &d.tags {
+            let (name, tag) = key.rsplit_once(':').map(|(n, t)| (n.to_string(), t.to_string())).unwrap_or_default();
+            if let Some((wname, wtag)) = &want {
+                if *wname != name || wtag.as_ref().is_some_and(|t| *t != tag) {
+                    continue;
+                }
+            }
+            rows.push(Row { repo: reference::familiar_name(&name), tag, image: d });
+        }
+    }
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let mut out = io::stdout().lock();
+    if quiet {
+        let mut seen = Vec::new();
+        for r in &rows {
+            let id = remove::short_id(&r.image.id);
+            if !seen.contains(&id) {
+                seen.push(id);
+                writeln!(out, "{id}").ctx(|| "write stdout")?;
+            }
+        }
+        return Ok(());
+    }
+    let created_since = |d: &Details| match d.config.created_unix() {
+        Some(t) => format!("{} ago", human_duration(now - t)),
+        None => "N/A".into(),
+    };
+    if json {
+        for r in &rows {
+            let created_at = r.image.config.created_unix().map(|t| {
+                let (y, mo, d, h, mi, s) = config::civil(t);
+                format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02} +0000 UTC")
+            });
+            let v = serde_json::json!({
+                "Containers": "N/A",
+                "CreatedAt": created_at.unwrap_or_default(),
+                "CreatedSince": created_since(r.image),
+                "Digest": "<none>",
+                "ID": remove::short_id(&r.image.id),
+                "Repository": r.repo,
+                "SharedSize": "N/A",
+                "Size": human_size(r.image.size),
+                "Tag": r.tag,
+                "UniqueSize": "N/A",
+                "VirtualSize": human_size(r.image.size),
+            });
+            writeln!(out, "{v}").ctx(|| "write stdout")?;
+        }
+        return Ok(());
+    }
+    let mut table = vec![["REPOSITORY".to_string(), "TAG".into(), "IMAGE ID".into(), "CREATED".into(), "SIZE".into()]];
+    for r in &rows {
+        table.push([r.repo.clone(), r.tag.clone(), remove::short_id(&r.image.id).into(), created_since(r.image), human_size(r.image.size)]);
+    }
+    write!(out, "{}", tabulate(&table)).ctx(|| "write stdout")
+}
+
+/// Go's tabwriter as docker sets it up (min width 10, padding 3); the last
+/// column is not padded.
+pub fn tabulate<const N: usize>(rows: &[[String; N]]) -> String {
+    let mut widths = [10usize; N];
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.chars().count() + 3);
+        }
+    }
+    let mut s = String::new();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            if i + 1 < N {
+                s.push_str(c);
+                s.push_str(&" ".repeat(widths[i] - c.chars().count()));
+            } else {
+                s.push_str(c);
+            }
+        }
+        s.push('\n');
+    }
+    s
+}
+
+/// docker's units.HumanDuration.
+pub fn human_duration(secs: i64) -> String {
+    let s = secs.max(0);
+    let minutes = s / 60;
+    let hours = (s as f64 / 3600.0 + 0.5) as i64;
+    if s < 1 {
+        "Less than a second".into()
+    } else if s == 1 {
+        "1 second".into()
+    } else if s < 60 {
+        format!("{s} seconds")
+    } else if minutes == 1 {
+        "About a minute".into()
+    } else if minutes < 60 {
+        format!("{minutes} minutes")
+    } else if hours == 1 {
+        "About an hour".into()
+    } else if hours < 48 {
+        format!("{hours} hours")
+    } else if hours < 24 * 7 * 2 {
+        format!("{} days", hours / 24)
+    } else if hours < 24 * 30 * 2 {
+        format!("{} weeks", hours / 24 / 7)
+    } else if hours < 24 * 365 * 2 {
+        format!("{} months", hours / 24 / 30)
+    } else {
+        format!("{} years", s / 3600 / 24 / 365)
+    }
+}
+
+/// docker's units.HumanSizeWithPrecision(size, 3): decimal units, `%.3g`.
+pub fn human_size(size: u64) -> String {
+    const UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
+    let mut v = size as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i < UNITS.len() - 1 {
+        v /= 1000.0;
+        i += 1;
+    }
+    format!("{}{}", go_g3(v), UNITS[i])
+}
+
+/// Go's `%.3g` for 0 <= v < 1000.
+fn go_g3(v: f64) -> String {
+    if v == 0.0 {
+        return "0".into();
+    }
+    // digits after the point for 3 significant digits
+    let exp = v.abs().log10().floor() as i32;
+    let rounded: f64 = format!("{:.*e}", 2, v).parse().unwrap_or(v);
+    let exp = if rounded.abs() >= 10f64.powi(exp + 1) { exp + 1 } else { exp };
+    if exp >= 3 {
+        return format!("{:.0}e+{:02}", rounded / 10f64.powi(exp), exp);
+    }
+    let decimals = (2 - exp).max(0) as usize;
+    let s = format!("{rounded:.decimals$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct InspectImage {
+    id: String,
+    repo_tags: Vec<String>,
+    repo_digests: Vec<String>,
+    parent: String,
+    comment: String,
+    created: String,
+    docker_version: String,
+    author: String,
+    config: serde_json::Value,
+    architecture: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    variant: Option<String>,
+    os: String,
+    size: u64,
+    virtual_size: u64,
+    graph_driver: GraphDriver,
+    #[serde(rename = "RootFS")]
+    root_fs: InspectRootFs,
+    metadata: InspectMetadata,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct GraphDriver {
+    data: serde_json::Value,
+    name: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct InspectRootFs {
+    #[serde(rename = "Type")]
+    kind: String,
+    layers: Vec<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct InspectMetadata {
+    last_tag_time: String,
+}
+
+/// The JSON object `image inspect` shows for one image (close to docker's;
+/// `GraphDriver.Data.LowerDir` lists the unpacked layers, top first).
+pub fn inspect_json(store: &Store, d: &Details) -> Result<serde_json::Value> {
+    let mut lower = Vec::new();
+    for l in d.layers.iter().rev() {
+        lower.push(store.layer_dir(&l.chain_id)?.join(crate::images::layers::DIFF).display().to_string());
+    }
+    let c = &d.config;
+    let v = InspectImage {
+        id: d.id.clone(),
+        repo_tags: d.tags.iter().map(|t| reference::familiar_tagged(t)).collect(),
+        repo_digests: Vec::new(),
+        parent: String::new(),
+        comment: c.comment.clone().unwrap_or_default(),
+        created: c.created.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
+        docker_version: String::new(),
+        author: c.author.clone().unwrap_or_default(),
+        config: c.config.clone().filter(|v| !v.is_null()).unwrap_or_else(|| serde_json::json!({})),
+        architecture: c.architecture.clone(),
+        variant: c.variant.clone(),
+        os: c.os.clone(),
+        size: d.size,
+        virtual_size: d.size,
+        graph_driver: GraphDriver { data: serde_json::json!({ "LowerDir": lower.join(":") }), name: "overlay".into() },
+        root_fs: InspectRootFs { kind: "layers".into(), layers: c.rootfs.diff_ids.clone() },
+        metadata: InspectMetadata { last_tag_time: d.record.last_tag_time.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into()) },
+    };
+    serde_json::to_value(v).ctx(|| "serialize image inspect")
+}
+
+/// `engine image inspect NAME...`: a JSON array (4-space indent, as docker);
+/// names not found fail at the end (`No such image: NAME`), after the array.
+pub fn inspect(store: &Store, names: &[String]) -> Result<()> {
+    let mut found = Vec::new();
+    let mut errors = Vec::new();
+    for n in names {
+        match store.details(n) {
+            Ok(d) => found.push(inspect_json(store, &d)?),
+            Err(e) => errors.push(e.0),
+        }
+    }
+    let mut buf = Vec::new();
+    let mut ser = serde_json::Serializer::with_formatter(&mut buf, serde_json::ser::PrettyFormatter::with_indent(b"    "));
+    found.serialize(&mut ser).ctx(|| "serialize image inspect")?;
+    buf.push(b'\n');
+    io::stdout().lock().write_all(&buf).ctx(|| "write stdout")?;
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Error(errors.join("\n")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_durations_as_docker_shows_them() {
+        assert_eq!(human_size(0), "0B");
+        assert_eq!(human_size(12), "12B");
+        assert_eq!(human_size(869_000), "869kB");
+        assert_eq!(human_size(4_261_000), "4.26MB");
+        assert_eq!(human_size(1_000_000), "1MB");
+        assert_eq!(human_size(1_500_000), "1.5MB");
+        assert_eq!(human_size(999_999), "1e+03kB");
+        assert_eq!(human_duration(0), "Less than a second");
+        assert_eq!(human_duration(30), "30 seconds");
+        assert_eq!(human_duration(90), "About a minute");
+        assert_eq!(human_duration(3 * 3600), "3 hours");
+        assert_eq!(human_duration(15 * 86400), "2 weeks");
+        assert_eq!(human_duration(800 * 86400), "2 years");
+    }
+
+    #[test]
+    fn table_like_tabwriter() {
+        let t = tabulate(&[["REPOSITORY".to_string(), "TAG".into()], ["busybox".into(), "latest".into()]]);
+        assert_eq!(t, "REPOSITORY   TAG\nbusybox      latest\n");
+    }
+}

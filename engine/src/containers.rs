@@ -1,0 +1,833 @@
+//! Container commands: run/create/start, stop/kill/restart, rm, ps, logs,
+//! wait, inspect, port. Daemonless: each command reads the state dirs and
+//! talks to the container's shim; the shim owns the running container.
+
+use crate::error::{err, Context, Error, Result};
+use crate::images::Store;
+use crate::network;
+use crate::oci::{self, Limits};
+use crate::record::{self, Mount, Port, Record};
+use crate::rootfs;
+use skiff_shim::client::{Client, Frame};
+use skiff_shim::options::Options as ShimOptions;
+use skiff_shim::protocol::{self, Status};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Where the engine finds its peers: beside its own binary unless overridden.
+#[derive(Debug, Clone)]
+pub struct Env {
+    pub root: PathBuf,
+    pub bin_dir: PathBuf,
+}
+
+impl Env {
+    pub fn new(root: PathBuf) -> Result<Env> {
+        let exe = std::env::current_exe().ctx(|| "find the engine binary")?;
+        let bin_dir = exe.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("/usr/local/bin"));
+        Ok(Env { root, bin_dir })
+    }
+
+    pub fn peer(&self, name: &str) -> PathBuf {
+        self.bin_dir.join(name)
+    }
+
+    pub fn runtime_root(&self) -> PathBuf {
+        self.root.join("runtime")
+    }
+}
+
+/// Everything `run`/`create` takes.
+#[derive(Debug, Default, Clone)]
+pub struct RunOpts {
+    pub detach: bool,
+    pub interactive: bool,
+    pub tty: bool,
+    pub rm: bool,
+    pub name: Option<String>,
+    pub init: bool,
+    pub init_path: Option<PathBuf>,
+    pub publish: Vec<String>,
+    pub publish_all: bool,
+    pub env: Vec<String>,
+    pub env_files: Vec<PathBuf>,
+    pub volumes: Vec<String>,
+    pub tmpfs: Vec<String>,
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+    pub hostname: Option<String>,
+    pub network: String,
+    pub limits: Limits,
+    pub read_only: bool,
+    pub restart: String,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub privileged: bool,
+    pub entrypoint: Option<String>,
+    pub stop_signal: Option<String>,
+    pub stop_timeout: Option<u32>,
+    pub log_opts: Vec<String>,
+    pub runtime: Option<PathBuf>,
+    pub labels: Vec<String>,
+    pub image: String,
+    pub cmd: Vec<String>,
+}
+
+/// A failure with docker's exit code: 125 engine, 126 not executable, 127 not found.
+#[derive(Debug)]
+pub struct Failed {
+    pub code: i32,
+    pub msg: String,
+}
+
+impl From<Error> for Failed {
+    fn from(e: Error) -> Failed {
+        Failed { code: 125, msg: e.0 }
+    }
+}
+
+fn volume_dir(root: &Path, name: &str) -> PathBuf {
+    root.join("volumes").join(name).join("_data")
+}
+
+fn parse_volume(root: &Path, spec: &str) -> Result<Mount> {
+    let parts: Vec<&str> = spec.split(':').collect();
+    let (src, dst, mode) = match parts.as_slice() {
+        [s, d] => (*s, *d, ""),
+        [s, d, m] => (*s, *d, *m),
+        [d] if d.starts_with('/') => ("", *d, ""),
+        _ => return err(format!("invalid volume specification: '{spec}'")),
+    };
+    if !dst.starts_with('/') {
+        return err(format!("invalid volume specification: '{spec}': the container path must be absolute"));
+    }
+    let read_only = match mode {
+        "" | "rw" => false,
+        "ro" => true,
+        m => return err(format!("invalid volume specification: '{spec}': unknown mode {m:?}")),
+    };
+    let (kind, source) = if src.starts_with('/') {
+        if !Path::new(src).exists() {
+            return err(format!("invalid volume specification: '{spec}': bind source path does not exist: {src}"));
+        }
+        ("bind", src.to_string())
+    } else {
+        let name = if src.is_empty() { record::new_id()? } else { src.to_string() };
+        if !name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
+            return err(format!("invalid volume specification: '{spec}': bad volume name {name:?}"));
+        }
+        let d = volume_dir(root, &name);
+        std::fs::create_dir_all(&d).ctx(|| format!("create volume {}", d.display()))?;
+        ("volume", d.display().to_string())
+    };
+    Ok(Mount { kind: kind.into(), source, destination: dst.into(), read_only })
+}
+
+fn read_env_file(p: &Path) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(p).ctx(|| format!("read env file {}", p.display()))?;
+    Ok(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(String::from).collect())
+}
+
+/// `create`: makes the container (record, rootfs, network, bundle) without
+/// starting it. Returns its record.
+pub fn create(env: &Env, o: &RunOpts) -> Result<Record> {
+    let store = Store::open(&env.root)?;
+    let image = store.resolve(&o.image).map_err(|e| Error(format!("Unable to find image '{}' locally: {}", o.image, e.0)))?;
+    let id = record::new_id()?;
+    let hostname = o.hostname.clone().unwrap_or_else(|| id[..12].to_string());
+    let args = oci::command(&image.config, o.entrypoint.as_deref(), &o.cmd)?;
+    let mut extra_env = Vec::new();
+    for f in &o.env_files {
+        extra_env.extend(read_env_file(f)?);
+    }
+    extra_env.extend(o.env.iter().cloned());
+    let env_vars = oci::environment(&image.config, &hostname, o.tty, &extra_env);
+    let mut mounts = Vec::new();
+    for v in &o.volumes {
+        mounts.push(parse_volume(&env.root, v)?);
+    }
+    for t in &o.tmpfs {
+        let dst = t.split(':').next().unwrap_or(t);
+        if !dst.starts_with('/') {
+            return err(format!("invalid tmpfs specification: '{t}': the path must be absolute"));
+        }
+        mounts.push(Mount { kind: "tmpfs".into(), source: "tmpfs".into(), destination: dst.into(), read_only: false });
+    }
+    let mut ports = Vec::new();
+    for p in &o.publish {
+        ports.extend(network::parse_publish(p)?);
+    }
+    if o.publish_all {
+        for key in image.config.exposed_ports.iter().flatten().map(|(k, _)| k) {
+            ports.extend(network::parse_publish(key)?);
+        }
+    }
+    let policy: skiff_shim::restart::Policy = if o.restart.is_empty() { "no" } else { o.restart.as_str() }.parse().map_err(Error)?;
+    if o.rm && policy != skiff_shim::restart::Policy::No {
+        return err("Conflicting options: --restart and --rm");
+    }
+    let network = if o.network.is_empty() { "bridge".to_string() } else { o.network.clone() };
+    if !["bridge", "none", "host"].contains(&network.as_str()) {
+        return err(format!("network {network} not found (bridge, none and host are supported)"));
+    }
+    if network == "host" && !ports.is_empty() {
+        eprintln!("WARNING: Published ports are discarded when using host network mode");
+        ports.clear();
+    }
+    network::bind_ports(&mut ports)?;
+    let (mut log_max_size, mut log_max_file) = (None, None);
+    for opt in &o.log_opts {
+        match opt.split_once('=') {
+            Some(("max-size", v)) => {
+                oci::parse_size(v)?;
+                log_max_size = Some(v.to_string());
+            }
+            Some(("max-file", v)) => log_max_file = Some(v.parse().map_err(|_| Error(format!("invalid max-file {v:?}")))?),
+            _ => return err(format!("unknown log opt '{opt}' (max-size, max-file)")),
+        }
+    }
+    let mut labels = std::collections::BTreeMap::new();
+    for l in &o.labels {
+        let (k, v) = l.split_once('=').unwrap_or((l, ""));
+        labels.insert(k.to_string(), v.to_string());
+    }
+    let rec = Record {
+        id: id.clone(),
+        image: o.image.clone(),
+        image_id: image.id.clone(),
+        args,
+        env: env_vars,
+        created: skiff_runtime::state::now_rfc3339(),
+        ports,
+        mounts,
+        restart: policy.to_string(),
+        auto_remove: o.rm,
+        init: o.init,
+        tty: o.tty,
+        interactive: o.interactive,
+        runtime: o.runtime.clone().unwrap_or_else(|| env.peer("runtime")),
+        network,
+        hostname: hostname.clone(),
+        stop_signal: o.stop_signal.clone().or_else(|| image.config.stop_signal.clone()).unwrap_or_else(|| "SIGTERM".into()),
+        stop_timeout: o.stop_timeout.unwrap_or(10),
+        labels,
+        log_max_size,
+        log_max_file,
+        working_dir: o.workdir.clone().or_else(|| image.config.working_dir.clone()).unwrap_or_default(),
+        user: o.user.clone().or_else(|| image.config.user.clone()).unwrap_or_default(),
+        ..Default::default()
+    };
+    let rec = record::create(&env.root, rec, o.name.as_deref())?;
+    let dir = record::dir(&env.root, &rec.id);
+    let made = (|| -> Result<()> {
+        rootfs::mount(&dir, &image.layers)?;
+        let rootfs_dir = dir.join("rootfs");
+        let netns = if rec.network == "host" { None } else { Some(network::create_netns(&dir)?) };
+        network::write_etc(&dir, &hostname)?;
+        let (uid, gid) = oci::user(&rec.user, &rootfs_dir)?;
+        let init_path = o.init_path.clone().unwrap_or_else(|| env.peer("init"));
+        if rec.init && !init_path.is_file() {
+            return err(format!("--init: {} not found (install skiff's init beside the engine or pass --init-path)", init_path.display()));
+        }
+        let cfg = oci::config(&oci::Input {
+            rec: &rec,
+            rootfs: &rootfs_dir,
+            dir: &dir,
+            uid,
+            gid,
+            netns: netns.as_deref(),
+            init_path: Some(&init_path),
+            limits: &o.limits,
+            read_only: o.read_only,
+            privileged: o.privileged,
+            cap_add: &o.cap_add,
+            cap_drop: &o.cap_drop,
+        })?;
+        let text = serde_json::to_vec_pretty(&cfg).ctx(|| "serialize config.json")?;
+        skiff_runtime::state::write_atomic(&dir.join("config.json"), &text)
+    })();
+    if let Err(e) = made {
+        let _ = remove_files(env, &rec);
+        return Err(e);
+    }
+    Ok(rec)
+}
+
+fn shim_options(env: &Env, rec: &Record, no_start: bool) -> Result<ShimOptions> {
+    let dir = record::dir(&env.root, &rec.id);
+    let mut o = ShimOptions::new(rec.id.clone(), dir.clone(), dir.clone());
+    o.runtime = rec.runtime.clone();
+    o.runtime_root = Some(env.runtime_root());
+    o.tty = rec.tty;
+    o.stdin = rec.interactive;
+    o.restart = rec.restart.parse().map_err(Error)?;
+    o.stop_timeout = rec.stop_timeout;
+    o.no_start = no_start;
+    if let Some(s) = &rec.log_max_size {
+        o.log_max_size = Some(oci::parse_size(s)? as u64);
+    }
+    if let Some(n) = rec.log_max_file {
+        o.log_max_file = n;
+    }
+    if !rec.ports.is_empty() {
+        o.proxy = network::proxy_args(&env.peer("proxy"), &dir.join("netns"), &rec.ports);
+    }
+    Ok(o)
+}
+
+/// Docker's exit codes for a program that cannot start.
+fn start_failure(msg: String) -> Failed {
+    let code = if msg.contains("executable file not found") || msg.contains("no such file or directory") {
+        127
+    } else if msg.contains("permission denied") {
+        126
+    } else {
+        125
+    };
+    Failed { code, msg }
+}
+
+/// Starts the container's shim (which creates and, unless `no_start`, starts
+/// the container). Returns the container's pid.
+fn launch(env: &Env, rec: &Record, no_start: bool) -> std::result::Result<i32, Failed> {
+    let opts = shim_options(env, rec, no_start)?;
+    let dir = record::dir(&env.root, &rec.id);
+    let _ = std::fs::remove_file(dir.join(protocol::EXIT_FILE));
+    let ready = skiff_shim::launch::start(&env.peer("shim"), &opts).ctx(|| format!("start the shim for {}", rec.short_id()))?;
+    if !ready.ok {
+        return Err(start_failure(ready.error.unwrap_or_else(|| "the shim failed without a message".into())));
+    }
+    Ok(ready.pid.unwrap_or(0))
+}
+
+fn client(env: &Env, rec: &Record) -> Option<Client> {
+    Client::connect(record::dir(&env.root, &rec.id).join(protocol::SOCKET)).ok()
+}
+
+/// Status as docker names it: created, running, restarting, exited, paused.
+pub fn status(env: &Env, rec: &Record) -> (String, Option<protocol::State>) {
+    if let Some(mut c) = client(env, rec) {
+        if let Ok(st) = c.state() {
+            let s = match st.status {
+                Status::Created => "created",
+                Status::Running if paused(env, rec) => "paused",
+                Status::Running => "running",
+                Status::Restarting => "restarting",
+                Status::Stopped => "exited",
+            };
+            return (s.to_string(), Some(st));
+        }
+    }
+    let dir = record::dir(&env.root, &rec.id);
+    if protocol::read_exit(&dir).is_some() {
+        ("exited".into(), None)
+    } else {
+        ("created".into(), None)
+    }
+}
+
+fn paused(env: &Env, rec: &Record) -> bool {
+    let out = std::process::Command::new(&rec.runtime).arg("--root").arg(env.runtime_root()).args(["state", &rec.id]).output();
+    out.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("\"paused\""))
+}
+
+/// `run`: create + start; attached unless `-d`. Returns the exit code.
+pub fn run(env: &Env, o: &RunOpts) -> std::result::Result<i32, Failed> {
+    let rec = create(env, o)?;
+    if o.detach {
+        if let Err(f) = launch(env, &rec, false) {
+            let _ = remove(env, &rec, true);
+            return Err(f);
+        }
+        println!("{}", rec.id);
+        return Ok(0);
+    }
+    // Attached: create, attach, then start, so no output is missed.
+    if let Err(f) = launch(env, &rec, true) {
+        let _ = remove(env, &rec, true);
+        return Err(f);
+    }
+    let code = attach_and_start(env, &rec, o.interactive);
+    if o.rm {
+        let _ = wait_shim_gone(env, &rec, Duration::from_secs(10));
+        remove(env, &rec, true)?;
+    }
+    code
+}
+
+fn attach_and_start(env: &Env, rec: &Record, stdin: bool) -> std::result::Result<i32, Failed> {
+    let sock = record::dir(&env.root, &rec.id).join(protocol::SOCKET);
+    let attach = Client::connect(&sock).and_then(|c| c.attach(stdin)).ctx(|| "attach to the container")?;
+    let mut ctl = Client::connect(&sock).ctx(|| "connect to the shim")?;
+    if stdin {
+        if let Ok(mut to) = attach.stdin_handle() {
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 8192];
+                loop {
+                    match std::io::Read::read(&mut std::io::stdin(), &mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            if to.write_all(&buf[..n]).is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+                let _ = to.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    }
+    ctl.start().map_err(|e| start_failure(e.to_string()))?;
+    stream(attach)
+}
+
+/// Copies frames to stdout/stderr until the exit frame; returns its code.
+fn stream(mut attach: skiff_shim::client::Attach) -> std::result::Result<i32, Failed> {
+    let (mut out, mut errs) = (std::io::stdout(), std::io::stderr());
+    loop {
+        match attach.next_frame().ctx(|| "read from the container")? {
+            Some(Frame::Stdout(b)) => {
+                let _ = out.write_all(&b);
+                let _ = out.flush();
+            }
+            Some(Frame::Stderr(b)) => {
+                let _ = errs.write_all(&b);
+            }
+            Some(Frame::Exit(e)) => return Ok(e.code),
+            None => return Err(Failed { code: 125, msg: "the container's shim went away".into() }),
+        }
+    }
+}
+
+/// `start [-a]`: a created or exited container runs again.
+pub fn start(env: &Env, reference: &str, attach: bool) -> std::result::Result<i32, Failed> {
+    let rec = record::find(&env.root, reference)?;
+    let (st, _) = status(env, &rec);
+    if st == "running" || st == "restarting" || st == "paused" {
+        if !attach {
+            println!("{reference}");
+        }
+        return Ok(0);
+    }
+    if st == "created" {
+        if let Some(mut c) = client(env, &rec) {
+            c.start().map_err(|e| start_failure(e.to_string()))?;
+            if !attach {
+                println!("{reference}");
+            }
+            return Ok(0);
+        }
+    }
+    wait_shim_gone(env, &rec, Duration::from_secs(10))?;
+    if attach {
+        launch(env, &rec, true)?;
+        return attach_and_start(env, &rec, rec.interactive);
+    }
+    launch(env, &rec, false)?;
+    println!("{reference}");
+    Ok(0)
+}
+
+fn signal_number(s: &str) -> Result<i32> {
+    let up = s.to_ascii_uppercase();
+    let name = up.strip_prefix("SIG").unwrap_or(&up);
+    if let Ok(n) = name.parse::<i32>() {
+        return if (1..=64).contains(&n) { Ok(n) } else { err(format!("invalid signal: {s}")) };
+    }
+    let table = [
+        ("HUP", 1), ("INT", 2), ("QUIT", 3), ("ILL", 4), ("TRAP", 5), ("ABRT", 6), ("BUS", 7), ("FPE", 8),
+        ("KILL", 9), ("USR1", 10), ("SEGV", 11), ("USR2", 12), ("PIPE", 13), ("ALRM", 14), ("TERM", 15),
+        ("CHLD", 17), ("CONT", 18), ("STOP", 19), ("TSTP", 20), ("TTIN", 21), ("TTOU", 22), ("URG", 23),
+        ("XCPU", 24), ("XFSZ", 25), ("VTALRM", 26), ("PROF", 27), ("WINCH", 28), ("IO", 29), ("PWR", 30), ("SYS", 31),
+    ];
+    table.iter().find(|(n, _)| *n == name).map(|&(_, v)| v).ok_or_else(|| Error(format!("invalid signal: {s}")))
+}
+
+/// `kill [-s SIG]`.
+pub fn kill(env: &Env, reference: &str, sig: &str) -> Result<()> {
+    let rec = record::find(&env.root, reference)?;
+    let n = signal_number(sig)?;
+    let (st, _) = status(env, &rec);
+    if st != "running" && st != "paused" {
+        return err(format!("Cannot kill container: {reference}: Container {} is not running", rec.id));
+    }
+    let mut c = client(env, &rec).ok_or_else(|| Error(format!("container {reference} has no shim")))?;
+    // docker kill counts as a stop for restart policies.
+    c.signal(n, false, true).ctx(|| format!("kill {reference}"))
+}
+
+/// `stop [-t N]`: the stop signal, then SIGKILL after the timeout.
+pub fn stop(env: &Env, reference: &str, timeout: Option<u32>) -> Result<()> {
+    let rec = record::find(&env.root, reference)?;
+    let Some(mut c) = client(env, &rec) else { return Ok(()) };
+    let Ok(st) = c.state() else { return Ok(()) };
+    if st.status == Status::Stopped {
+        return Ok(());
+    }
+    let t = Duration::from_secs(timeout.unwrap_or(rec.stop_timeout) as u64);
+    c.stop(signal_number(&rec.stop_signal)?).ctx(|| format!("stop {reference}"))?;
+    let mut waiter = client(env, &rec).ok_or_else(|| Error("shim went away".into()))?;
+    let _ = waiter.set_timeout(Some(t.max(Duration::from_millis(1))));
+    if waiter.wait().is_err() {
+        // Still running after the grace period.
+        if let Some(mut k) = client(env, &rec) {
+            let _ = k.signal(libc::SIGKILL, true, true);
+        }
+    }
+    wait_shim_gone(env, &rec, Duration::from_secs(10))
+}
+
+/// Waits until the shim has exited (its socket refuses connections).
+fn wait_shim_gone(env: &Env, rec: &Record, limit: Duration) -> Result<()> {
+    let deadline = Instant::now() + limit;
+    loop {
+        match client(env, &rec.clone()) {
+            None => return Ok(()),
+            Some(mut c) => {
+                if c.state().is_err() {
+                    return Ok(());
+                }
+            }
+        }
+        if Instant::now() > deadline {
+            return err(format!("the shim of {} did not exit within {limit:?}", rec.short_id()));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Unmounts and deletes what the container owns on disk.
+fn remove_files(env: &Env, rec: &Record) -> Result<()> {
+    let dir = record::dir(&env.root, &rec.id);
+    let _ = std::process::Command::new(&rec.runtime)
+        .arg("--root")
+        .arg(env.runtime_root())
+        .args(["delete", "--force", &rec.id])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+    rootfs::unmount(&dir)?;
+    network::remove_netns(&dir)?;
+    std::fs::remove_dir_all(&dir).ctx(|| format!("remove {}", dir.display()))
+}
+
+fn remove(env: &Env, rec: &Record, force: bool) -> Result<()> {
+    let (st, _) = status(env, rec);
+    if st == "running" || st == "restarting" || st == "paused" {
+        if !force {
+            return err(format!(
+                "You cannot remove a running container {}. Stop the container before attempting removal or force remove",
+                rec.id
+            ));
+        }
+        if let Some(mut c) = client(env, rec) {
+            let _ = c.signal(libc::SIGKILL, true, true);
+        }
+    } else if let Some(mut c) = client(env, rec) {
+        // A created container's shim waits for `start`: tell it to go.
+        let _ = c.shutdown(Some(0));
+    }
+    wait_shim_gone(env, rec, Duration::from_secs(15))?;
+    remove_files(env, rec)
+}
+
+/// `rm [-f]`.
+pub fn rm(env: &Env, reference: &str, force: bool) -> Result<()> {
+    let rec = record::find(&env.root, reference)?;
+    remove(env, &rec, force)
+}
+
+/// `wait`: blocks until exit and returns the code.
+pub fn wait(env: &Env, reference: &str) -> Result<i32> {
+    let rec = record::find(&env.root, reference)?;
+    if let Some(mut c) = client(env, &rec) {
+        if let Ok(e) = c.wait() {
+            return Ok(e.code);
+        }
+    }
+    protocol::read_exit(&record::dir(&env.root, &rec.id))
+        .map(|e| e.code)
+        .ok_or_else(|| Error(format!("container {reference} has not run")))
+}
+
+fn ago(rfc: &str) -> String {
+    let secs = seconds_since(rfc);
+    match secs {
+        s if s < 60 => format!("{s} seconds"),
+        s if s < 3600 => format!("{} minutes", s / 60),
+        s if s < 86400 => format!("{} hours", s / 3600),
+        s => format!("{} days", s / 86400),
+    }
+}
+
+/// Seconds between an RFC 3339 UTC time and now.
+fn seconds_since(rfc: &str) -> u64 {
+    let parse = || -> Option<i64> {
+        let (date, time) = rfc.split_once('T')?;
+        let mut d = date.split('-').map(|x| x.parse::<i64>().ok());
+        let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+        let mut t = time.trim_end_matches('Z').split(':');
+        let (hh, mm) = (t.next()?.parse::<i64>().ok()?, t.next()?.parse::<i64>().ok()?);
+        let ss = t.next()?.split('.').next()?.parse::<i64>().ok()?;
+        let (y2, m2) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
+        let era = y2.div_euclid(400);
+        let yoe = y2 - era * 400;
+        let doy = (153 * m2 + 2) / 5 + day - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        let days = era * 146097 + doe - 719468;
+        Some(days * 86400 + hh * 3600 + mm * 60 + ss)
+    };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    parse().map(|t| (now - t).max(0) as u64).unwrap_or(0)
+}
+
+fn ports_text(ports: &[Port]) -> String {
+    ports
+        .iter()
+        .map(|p| format!("{}:{}->{}/{}", p.host_ip, p.host_port, p.container_port, p.proto))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `ps [-a] [-q] [--format json]`.
+pub fn ps(env: &Env, all: bool, quiet: bool, json: bool) -> Result<()> {
+    let mut rows = Vec::new();
+    for rec in record::list(&env.root)? {
+        let (st, state) = status(env, &rec);
+        if !all && st != "running" && st != "paused" && st != "restarting" {
+            continue;
+        }
+        let dir = record::dir(&env.root, &rec.id);
+        let text = match st.as_str() {
+            "running" => format!("Up {}", ago(state.as_ref().and_then(|s| s.started.as_deref()).unwrap_or(&rec.created))),
+            "paused" => format!("Up {} (Paused)", ago(state.as_ref().and_then(|s| s.started.as_deref()).unwrap_or(&rec.created))),
+            "restarting" => "Restarting".to_string(),
+            "exited" => match protocol::read_exit(&dir).or_else(|| state.and_then(|s| s.exit)) {
+                Some(e) => format!("Exited ({}) {} ago", e.code, ago(&e.time)),
+                None => "Exited".to_string(),
+            },
+            _ => "Created".to_string(),
+        };
+        rows.push((rec, st, text));
+    }
+    let mut out = std::io::stdout().lock();
+    if quiet {
+        for (r, _, _) in &rows {
+            let _ = writeln!(out, "{}", r.short_id());
+        }
+        return Ok(());
+    }
+    if json {
+        for (r, st, text) in &rows {
+            let v = serde_json::json!({"ID": r.short_id(), "Image": r.image, "Command": r.args.join(" "), "CreatedAt": r.created,
+                "State": st, "Status": text, "Ports": ports_text(&r.ports), "Names": r.name, "Labels": r.labels});
+            let _ = writeln!(out, "{v}");
+        }
+        return Ok(());
+    }
+    let mut table = vec![["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"].map(String::from)];
+    for (r, _, text) in &rows {
+        let mut cmd = format!("\"{}\"", r.args.join(" "));
+        if cmd.chars().count() > 22 {
+            cmd = format!("{}…\"", cmd.chars().take(20).collect::<String>());
+        }
+        table.push([r.short_id().to_string(), r.image.clone(), cmd, format!("{} ago", ago(&r.created)), text.clone(), ports_text(&r.ports), r.name.clone()]);
+    }
+    let _ = write!(out, "{}", crate::commands::images::tabulate(&table));
+    Ok(())
+}
+
+/// The json-file log files of a container, oldest first.
+fn log_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    for n in (1..100).rev() {
+        let p = dir.join(format!("{}.{n}", protocol::LOG_FILE));
+        if p.exists() {
+            v.push(p);
+        }
+    }
+    v.push(dir.join(protocol::LOG_FILE));
+    v
+}
+
+/// `logs [-f] [--tail N] [-t]`.
+pub fn logs(env: &Env, reference: &str, follow: bool, tail: Option<usize>, timestamps: bool) -> Result<()> {
+    let rec = record::find(&env.root, reference)?;
+    let dir = record::dir(&env.root, &rec.id);
+    let mut lines: Vec<String> = Vec::new();
+    for f in log_files(&dir) {
+        if let Ok(t) = std::fs::read_to_string(&f) {
+            lines.extend(t.lines().map(String::from));
+        }
+    }
+    if let Some(n) = tail {
+        let skip = lines.len().saturating_sub(n);
+        lines.drain(..skip);
+    }
+    let print = |line: &str| {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else { return };
+        let text = v["log"].as_str().unwrap_or("");
+        let ts = if timestamps { format!("{} ", v["time"].as_str().unwrap_or("")) } else { String::new() };
+        if v["stream"] == "stderr" {
+            let _ = write!(std::io::stderr(), "{ts}{text}");
+        } else {
+            let mut o = std::io::stdout().lock();
+            let _ = write!(o, "{ts}{text}");
+            let _ = o.flush();
+        }
+    };
+    for l in &lines {
+        print(l);
+    }
+    if !follow {
+        return Ok(());
+    }
+    // Follow the current file until the container stops.
+    let path = dir.join(protocol::LOG_FILE);
+    let mut offset = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let mut pending = String::new();
+    loop {
+        let running = status(env, &rec).0 != "exited";
+        if let Ok(data) = std::fs::read(&path) {
+            let len = data.len() as u64;
+            if len < offset {
+                offset = 0; // rotated
+            }
+            pending.push_str(&String::from_utf8_lossy(&data[offset as usize..]));
+            offset = len;
+            while let Some(i) = pending.find('\n') {
+                let line: String = pending.drain(..=i).collect();
+                print(line.trim_end());
+            }
+        }
+        if !running {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `port ID`.
+pub fn port(env: &Env, reference: &str) -> Result<()> {
+    let rec = record::find(&env.root, reference)?;
+    for p in &rec.ports {
+        println!("{}/{} -> {}:{}", p.container_port, p.proto, p.host_ip, p.host_port);
+    }
+    Ok(())
+}
+
+/// `inspect` JSON close to docker's shape.
+pub fn inspect(env: &Env, references: &[String]) -> std::result::Result<(), Failed> {
+    let mut out = Vec::new();
+    let mut missing = None;
+    for r in references {
+        let rec = match record::find(&env.root, r) {
+            Ok(rec) => rec,
+            Err(e) => {
+                missing = Some(e.0);
+                continue;
+            }
+        };
+        let (st, state) = status(env, &rec);
+        let dir = record::dir(&env.root, &rec.id);
+        let exit = protocol::read_exit(&dir);
+        let mut ports = serde_json::Map::new();
+        for p in &rec.ports {
+            let key = format!("{}/{}", p.container_port, p.proto);
+            let entry = ports.entry(key).or_insert_with(|| serde_json::json!([]));
+            if let Some(a) = entry.as_array_mut() {
+                a.push(serde_json::json!({"HostIp": p.host_ip, "HostPort": p.host_port.to_string()}));
+            }
+        }
+        out.push(serde_json::json!({
+            "Id": rec.id,
+            "Created": rec.created,
+            "Path": rec.args.first(),
+            "Args": rec.args.get(1..).unwrap_or(&[]),
+            "State": {
+                "Status": st,
+                "Running": st == "running",
+                "Paused": st == "paused",
+                "Restarting": st == "restarting",
+                "Pid": state.as_ref().map(|s| s.pid).unwrap_or(0),
+                "ExitCode": exit.as_ref().map(|e| e.code).unwrap_or(0),
+                "StartedAt": state.as_ref().and_then(|s| s.started.clone()).unwrap_or_default(),
+                "FinishedAt": exit.as_ref().map(|e| e.time.clone()).unwrap_or_default(),
+            },
+            "Image": rec.image_id,
+            "Name": format!("/{}", rec.name),
+            "RestartCount": state.as_ref().map(|s| s.restarts).unwrap_or(0),
+            "Config": {
+                "Hostname": rec.hostname, "User": rec.user, "Tty": rec.tty, "OpenStdin": rec.interactive,
+                "Env": rec.env, "Cmd": rec.args, "Image": rec.image, "WorkingDir": rec.working_dir,
+                "Labels": rec.labels, "StopSignal": rec.stop_signal, "StopTimeout": rec.stop_timeout,
+            },
+            "HostConfig": {
+                "NetworkMode": rec.network, "RestartPolicy": {"Name": rec.restart}, "AutoRemove": rec.auto_remove,
+                "Init": rec.init, "Runtime": rec.runtime,
+            },
+            "NetworkSettings": {"Ports": ports, "SandboxKey": if rec.network == "host" { String::new() } else { dir.join("netns").display().to_string() }},
+            "Mounts": rec.mounts.iter().map(|m| serde_json::json!({"Type": m.kind, "Source": m.source, "Destination": m.destination, "RW": !m.read_only})).collect::<Vec<_>>(),
+            "LogPath": dir.join(protocol::LOG_FILE),
+        }));
+    }
+    println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+    match missing {
+        Some(m) => Err(Failed { code: 1, msg: format!("Error: {m}") }),
+        None => Ok(()),
+    }
+}
+
+/// `rename OLD NEW` under the names lock.
+pub fn rename(env: &Env, old: &str, new: &str) -> Result<()> {
+    let _lock = record::Lock::acquire(&env.root)?;
+    let mut rec = record::find(&env.root, old)?;
+    record::check_name(new)?;
+    if record::find(&env.root, new).is_ok_and(|r| r.name == new) {
+        return err(format!("Error response: Conflict. The container name \"/{new}\" is already in use"));
+    }
+    rec.name = new.to_string();
+    rec.save(&env.root)
+}
+
+/// `pause` / `unpause` through the runtime.
+pub fn pause(env: &Env, reference: &str, on: bool) -> Result<()> {
+    let rec = record::find(&env.root, reference)?;
+    let out = std::process::Command::new(&rec.runtime)
+        .arg("--root")
+        .arg(env.runtime_root())
+        .args([if on { "pause" } else { "resume" }, &rec.id])
+        .output()
+        .ctx(|| format!("run {}", rec.runtime.display()))?;
+    if !out.status.success() {
+        return err(String::from_utf8_lossy(&out.stderr).trim().to_string());
+    }
+    Ok(())
+}
+
+/// `exec [-d] [-e] [-u] [-w] ID CMD...` through the runtime (no tty).
+pub fn exec(env: &Env, reference: &str, detach: bool, envs: &[String], user: Option<&str>, workdir: Option<&str>, cmd: &[String]) -> std::result::Result<i32, Failed> {
+    let rec = record::find(&env.root, reference)?;
+    if status(env, &rec).0 != "running" {
+        return Err(Failed { code: 1, msg: format!("Error response: Container {} is not running", rec.id) });
+    }
+    let mut c = std::process::Command::new(&rec.runtime);
+    c.arg("--root").arg(env.runtime_root()).arg("exec");
+    if detach {
+        c.arg("-d");
+    }
+    for e in envs {
+        c.args(["--env", e]);
+    }
+    if let Some(u) = user {
+        let (uid, gid) = oci::user(u, &record::dir(&env.root, &rec.id).join("rootfs"))?;
+        c.args(["--user", &format!("{uid}:{gid}")]);
+    }
+    if let Some(w) = workdir {
+        c.args(["--cwd", w]);
+    }
+    c.arg(&rec.id).args(cmd);
+    let st = c.status().ctx(|| format!("run {}", rec.runtime.display()))?;
+    Ok(st.code().unwrap_or(125))
+}

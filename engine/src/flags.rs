@@ -1,0 +1,149 @@
+//! docker's flag syntax: `-d`, combined `-dit`, `-p 80:80` / `-p80:80`,
+//! `--name x` / `--name=x`, repeatable flags, `--` and (for run/create/exec)
+//! options ending at the first positional argument.
+
+use crate::error::{err, Result};
+
+/// One accepted flag.
+#[derive(Debug, Clone, Copy)]
+pub struct Flag {
+    pub long: &'static str,
+    pub short: Option<char>,
+    pub value: bool,
+}
+
+pub const fn flag(long: &'static str, short: Option<char>, value: bool) -> Flag {
+    Flag { long, short, value }
+}
+
+#[derive(Debug, Default)]
+pub struct Parsed {
+    pub values: Vec<(&'static str, String)>,
+    pub args: Vec<String>,
+}
+
+impl Parsed {
+    /// The last value given for `long`.
+    pub fn get(&self, long: &str) -> Option<&str> {
+        self.values.iter().rev().find(|(k, _)| *k == long).map(|(_, v)| v.as_str())
+    }
+
+    /// Every value given for `long`, in order.
+    pub fn all(&self, long: &str) -> Vec<&str> {
+        self.values.iter().filter(|(k, _)| *k == long).map(|(_, v)| v.as_str()).collect()
+    }
+
+    /// A boolean flag: present and not `=false`.
+    pub fn on(&self, long: &str) -> bool {
+        self.get(long).is_some_and(|v| v != "false")
+    }
+}
+
+/// Parses `args` against `flags`. With `stop_at_positional`, everything from
+/// the first positional argument on is positional (the image and command).
+pub fn parse(flags: &[Flag], args: &[String], stop_at_positional: bool, cmd: &str) -> Result<Parsed> {
+    let mut p = Parsed::default();
+    let mut i = 0;
+    let unknown = |f: &str| err(format!("unknown flag: {f}\nSee 'engine {cmd} --help'."));
+    while i < args.len() {
+        let a = &args[i];
+        if a == "--" {
+            p.args.extend(args[i + 1..].iter().cloned());
+            break;
+        }
+        if let Some(long) = a.strip_prefix("--") {
+            let (name, inline) = match long.split_once('=') {
+                Some((n, v)) => (n, Some(v.to_string())),
+                None => (long, None),
+            };
+            let Some(f) = flags.iter().find(|f| f.long == name) else { return unknown(a) };
+            let v = if f.value {
+                match inline {
+                    Some(v) => v,
+                    None => {
+                        i += 1;
+                        match args.get(i) {
+                            Some(v) => v.clone(),
+                            None => return err(format!("flag needs an argument: --{name}")),
+                        }
+                    }
+                }
+            } else {
+                inline.unwrap_or_else(|| "true".into())
+            };
+            p.values.push((f.long, v));
+            i += 1;
+            continue;
+        }
+        if a.len() > 1 && a.starts_with('-') {
+            let chars: Vec<char> = a[1..].chars().collect();
+            let mut j = 0;
+            while j < chars.len() {
+                let c = chars[j];
+                let Some(f) = flags.iter().find(|f| f.short == Some(c)) else { return unknown(&format!("-{c}")) };
+                if f.value {
+                    let rest: String = chars[j + 1..].iter().collect();
+                    let v = if !rest.is_empty() {
+                        rest.strip_prefix('=').unwrap_or(&rest).to_string()
+                    } else {
+                        i += 1;
+                        match args.get(i) {
+                            Some(v) => v.clone(),
+                            None => return err(format!("flag needs an argument: -{c}")),
+                        }
+                    };
+                    p.values.push((f.long, v));
+                    break;
+                }
+                p.values.push((f.long, "true".into()));
+                j += 1;
+            }
+            i += 1;
+            continue;
+        }
+        if stop_at_positional {
+            p.args.extend(args[i..].iter().cloned());
+            break;
+        }
+        p.args.push(a.clone());
+        i += 1;
+    }
+    Ok(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const F: &[Flag] = &[
+        flag("detach", Some('d'), false),
+        flag("interactive", Some('i'), false),
+        flag("tty", Some('t'), false),
+        flag("publish", Some('p'), true),
+        flag("name", None, true),
+        flag("env", Some('e'), true),
+    ];
+
+    fn v(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn docker_style() {
+        let p = parse(F, &v(&["-dit", "-p", "8080:80", "-p9090:90", "--name=web", "-e", "A=1", "busybox", "httpd", "-f"]), true, "run").unwrap();
+        assert!(p.on("detach") && p.on("interactive") && p.on("tty"));
+        assert_eq!(p.all("publish"), ["8080:80", "9090:90"]);
+        assert_eq!(p.get("name"), Some("web"));
+        assert_eq!(p.args, ["busybox", "httpd", "-f"]);
+    }
+
+    #[test]
+    fn errors() {
+        assert!(parse(F, &v(&["--nope"]), true, "run").unwrap_err().0.contains("unknown flag: --nope"));
+        assert!(parse(F, &v(&["-x"]), true, "run").unwrap_err().0.contains("unknown flag: -x"));
+        assert!(parse(F, &v(&["--name"]), true, "run").unwrap_err().0.contains("needs an argument"));
+        let p = parse(F, &v(&["a", "-d", "b"]), false, "rm").unwrap();
+        assert_eq!(p.args, ["a", "b"]);
+        assert!(p.on("detach"));
+    }
+}

@@ -1,0 +1,72 @@
+//! `docker import`: a rootfs tarball (plain or gzip) becomes a one-layer
+//! image with a generated config (this host's platform, no command).
+
+use super::config::{self, Descriptor, Manifest};
+use super::{digest::Tee, layers, reference::Reference, remove, Store, Temp};
+use crate::error::{err, Context, Result};
+use std::io::{BufWriter, Read};
+
+/// The index key for tagging with `name` (`busybox` -> `docker.io/library/busybox:latest`).
+pub fn tag_key(name: &str) -> Result<String> {
+    let r = Reference::parse(name)?;
+    match r.tagged() {
+        Some(k) if r.digest.is_none() => Ok(k),
+        _ => err(format!("{name}: a tag cannot carry a digest")),
+    }
+}
+
+/// Imports the rootfs tarball read from `input` as a new image tagged
+/// `name` (if given); `source` goes into the config's comment
+/// (`Imported from -`). Returns the image id. On failure nothing of it
+/// stays in the store.
+pub fn import(store: &Store, input: impl Read, name: Option<&str>, source: &str) -> Result<String> {
+    let tags = match name {
+        Some(n) => vec![tag_key(n)?],
+        None => Vec::new(),
+    };
+    let hold = store.hold()?;
+    let res = import_held(store, input, &tags, source);
+    drop(hold);
+    if res.is_err() {
+        remove::collect_garbage_if_idle(store);
+    }
+    res
+}
+
+fn import_held(store: &Store, input: impl Read, tags: &[String], source: &str) -> Result<String> {
+    let blob = Temp::file(store.temp_path("blob"));
+    let file = std::fs::File::create(blob.path()).ctx(|| format!("create {}", blob.path().display()))?;
+    let mut tee = Tee::new(input, BufWriter::with_capacity(1 << 16, file));
+    let staged = layers::unpack_blob(store, &mut tee).ctx(|| format!("import {source}"))?;
+    tee.drain().ctx(|| format!("import {source}: read"))?;
+    let (blob_digest, blob_size, gzip) = (tee.digest(), tee.count(), staged.gzip);
+    let file = tee.into_sink().into_inner().map_err(|e| e.into_error()).ctx(|| format!("write {}", blob.path().display()))?;
+    file.sync_all().ctx(|| format!("fsync {}", blob.path().display()))?;
+    drop(file);
+    store.place_blob(blob.path(), &blob_digest)?;
+    blob.keep();
+    let layer = layers::commit(store, staged, None)?;
+
+    let created = config::now_rfc3339();
+    let cfg = config::imported(&layer.diff_id, &created, &format!("Imported from {source}"));
+    let media_type = if gzip { config::OCI_LAYER_GZIP } else { config::OCI_LAYER };
+    let layer_desc = Descriptor { media_type: media_type.into(), digest: blob_digest, size: blob_size, annotations: None, platform: None };
+    store_image(store, &cfg, vec![layer_desc], tags)
+}
+
+/// Stores config `cfg` and an OCI manifest for it and `layers` (blobs in
+/// the store already), and registers the image under `tags`. Returns its id.
+pub(crate) fn store_image(store: &Store, cfg: &[u8], layers: Vec<Descriptor>, tags: &[String]) -> Result<String> {
+    let id = store.put_blob(cfg)?;
+    let manifest = Manifest {
+        schema_version: 2,
+        media_type: Some(config::OCI_MANIFEST.into()),
+        config: Descriptor { media_type: config::OCI_CONFIG.into(), digest: id.clone(), size: cfg.len() as u64, annotations: None, platform: None },
+        layers,
+        annotations: None,
+    };
+    let bytes = serde_json::to_vec(&manifest).ctx(|| "serialize manifest")?;
+    let mdigest = store.put_blob(&bytes)?;
+    store.register(&id, &mdigest, tags)?;
+    Ok(id)
+}

@@ -1,0 +1,289 @@
+//! The OCI bundle config for a container: docker's defaults (capabilities,
+//! mounts, masked paths) plus the image config and `run` flags.
+
+use crate::error::{err, Result};
+use crate::images::RunConfig;
+use crate::record::Record;
+use serde_json::{json, Value};
+use std::path::Path;
+
+/// Docker's default capability set.
+pub const DEFAULT_CAPS: [&str; 14] = [
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID",
+    "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+];
+
+const MASKED: [&str; 10] = [
+    "/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
+    "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+];
+const READONLY: [&str; 5] = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+
+/// docker's command merging: `--entrypoint` replaces the image's entrypoint
+/// and drops its Cmd; a command given on the line replaces Cmd.
+pub fn command(image: &RunConfig, entrypoint: Option<&str>, cmd: &[String]) -> Result<Vec<String>> {
+    let (ep, default_cmd): (Vec<String>, Vec<String>) = match entrypoint {
+        Some("") => (Vec::new(), Vec::new()),
+        Some(e) => (vec![e.to_string()], Vec::new()),
+        None => (image.entrypoint.clone().unwrap_or_default(), image.cmd.clone().unwrap_or_default()),
+    };
+    let cmd = if cmd.is_empty() { default_cmd } else { cmd.to_vec() };
+    let args: Vec<String> = ep.into_iter().chain(cmd).collect();
+    if args.is_empty() {
+        return err("No command specified");
+    }
+    Ok(args)
+}
+
+/// Environment: image env, then PATH/HOSTNAME/TERM defaults, then `-e`.
+pub fn environment(image: &RunConfig, hostname: &str, tty: bool, extra: &[String]) -> Vec<String> {
+    let mut env: Vec<String> = Vec::new();
+    let mut set = |kv: &str| {
+        let key = kv.split('=').next().unwrap_or(kv).to_string();
+        env.retain(|e| e.split('=').next() != Some(key.as_str()));
+        env.push(kv.to_string());
+    };
+    set("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    set(&format!("HOSTNAME={hostname}"));
+    for e in image.env.iter().flatten() {
+        set(e);
+    }
+    if tty {
+        set("TERM=xterm");
+    }
+    for e in extra {
+        if e.contains('=') {
+            set(e);
+        } else if let Ok(v) = std::env::var(e) {
+            // docker: `-e NAME` copies the caller's value, if any.
+            set(&format!("{e}={v}"));
+        }
+    }
+    env
+}
+
+/// Resolves `user[:group]` (names looked up in the container's /etc files).
+pub fn user(spec: &str, rootfs: &Path) -> Result<(u32, u32)> {
+    if spec.is_empty() {
+        return Ok((0, 0));
+    }
+    let (u, g) = match spec.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (spec, None),
+    };
+    let passwd = std::fs::read_to_string(rootfs.join("etc/passwd")).unwrap_or_default();
+    let (uid, primary) = match u.parse::<u32>() {
+        Ok(n) => (n, passwd.lines().find(|l| l.split(':').nth(2) == Some(u)).and_then(|l| l.split(':').nth(3)?.parse().ok())),
+        Err(_) => {
+            let Some(l) = passwd.lines().find(|l| l.split(':').next() == Some(u)) else {
+                return err(format!("unable to find user {u}: no matching entries in passwd file"));
+            };
+            let f: Vec<&str> = l.split(':').collect();
+            (f.get(2).and_then(|s| s.parse().ok()).unwrap_or(0), f.get(3).and_then(|s| s.parse().ok()))
+        }
+    };
+    let gid = match g {
+        None => primary.unwrap_or(0),
+        Some(g) => match g.parse::<u32>() {
+            Ok(n) => n,
+            Err(_) => {
+                let group = std::fs::read_to_string(rootfs.join("etc/group")).unwrap_or_default();
+                match group.lines().find(|l| l.split(':').next() == Some(g)) {
+                    Some(l) => l.split(':').nth(2).and_then(|s| s.parse().ok()).unwrap_or(0),
+                    None => return err(format!("unable to find group {g}: no matching entries in group file")),
+                }
+            }
+        },
+    };
+    Ok((uid, gid))
+}
+
+/// Limits from `run` flags.
+#[derive(Debug, Default, Clone)]
+pub struct Limits {
+    pub memory: Option<i64>,
+    pub cpus: Option<f64>,
+    pub pids: Option<i64>,
+}
+
+/// Parses docker memory sizes: `64m`, `1g`, `512k`, `1048576`, `1.5g`.
+pub fn parse_size(s: &str) -> Result<i64> {
+    let t = s.trim().to_ascii_lowercase();
+    let t = t.strip_suffix('b').unwrap_or(&t);
+    let (num, mult) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1i64 << 10),
+        Some('m') => (&t[..t.len() - 1], 1 << 20),
+        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        Some('t') => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    match num.parse::<f64>() {
+        Ok(n) if n >= 0.0 && n.is_finite() => Ok((n * mult as f64) as i64),
+        _ => err(format!("invalid size: '{s}'")),
+    }
+}
+
+pub struct Input<'a> {
+    pub rec: &'a Record,
+    pub rootfs: &'a Path,
+    pub dir: &'a Path,
+    pub uid: u32,
+    pub gid: u32,
+    pub netns: Option<&'a Path>,
+    pub init_path: Option<&'a Path>,
+    pub limits: &'a Limits,
+    pub read_only: bool,
+    pub privileged: bool,
+    pub cap_add: &'a [String],
+    pub cap_drop: &'a [String],
+}
+
+fn cap_name(c: &str) -> String {
+    let u = c.to_ascii_uppercase();
+    if u.starts_with("CAP_") {
+        u
+    } else {
+        format!("CAP_{u}")
+    }
+}
+
+/// The config.json for the container.
+pub fn config(i: &Input) -> Result<Value> {
+    let rec = i.rec;
+    let mut caps: Vec<String> = if i.privileged {
+        skiff_runtime::capabilities::NAMES.iter().map(|s| s.to_string()).collect()
+    } else {
+        DEFAULT_CAPS.iter().map(|s| s.to_string()).collect()
+    };
+    for c in i.cap_add {
+        let c = cap_name(c);
+        if c == "CAP_ALL" {
+            caps = skiff_runtime::capabilities::NAMES.iter().map(|s| s.to_string()).collect();
+        } else if skiff_runtime::capabilities::number(&c).is_none() {
+            return err(format!("unknown capability: {c:?}"));
+        } else if !caps.contains(&c) {
+            caps.push(c);
+        }
+    }
+    for c in i.cap_drop {
+        let c = cap_name(c);
+        if c == "CAP_ALL" {
+            caps.clear();
+        } else {
+            caps.retain(|x| *x != c);
+        }
+    }
+    let mut args = rec.args.clone();
+    let mut mounts = vec![
+        json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
+        json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
+        json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
+        json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", if i.privileged { "rw" } else { "ro" }]}),
+        json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["ro", "nosuid", "noexec", "nodev"]}),
+        json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
+        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"]}),
+    ];
+    for f in ["hosts", "hostname", "resolv.conf"] {
+        mounts.push(json!({"destination": format!("/etc/{f}"), "type": "bind", "source": i.dir.join(f), "options": ["rbind", "rprivate"]}));
+    }
+    for m in &rec.mounts {
+        let mut opts = vec![];
+        match m.kind.as_str() {
+            "tmpfs" => {
+                opts.extend(["nosuid", "nodev", "noexec"]);
+                mounts.push(json!({"destination": m.destination, "type": "tmpfs", "source": "tmpfs", "options": opts}));
+            }
+            _ => {
+                opts.extend(["rbind", "rprivate"]);
+                if m.read_only {
+                    opts.push("ro");
+                }
+                mounts.push(json!({"destination": m.destination, "type": "bind", "source": m.source, "options": opts}));
+            }
+        }
+    }
+    if rec.init {
+        let Some(init) = i.init_path else { return err("--init: no init binary found") };
+        mounts.push(json!({"destination": "/dev/init", "type": "bind", "source": init, "options": ["bind", "ro"]}));
+        let mut with_init = vec!["/dev/init".to_string(), "--".to_string()];
+        with_init.append(&mut args);
+        args = with_init;
+    }
+    let mut namespaces = vec![json!({"type": "pid"}), json!({"type": "ipc"}), json!({"type": "uts"}), json!({"type": "mount"})];
+    if let Some(ns) = i.netns {
+        namespaces.push(json!({"type": "network", "path": ns}));
+    }
+    let mut resources = json!({
+        "devices": [{"allow": i.privileged, "access": "rwm"}],
+    });
+    if let Some(m) = i.limits.memory {
+        resources["memory"] = json!({"limit": m});
+    }
+    if let Some(c) = i.limits.cpus {
+        resources["cpu"] = json!({"quota": (c * 100000.0) as i64, "period": 100000});
+    }
+    if let Some(p) = i.limits.pids {
+        resources["pids"] = json!({"limit": p});
+    }
+    let mut linux = json!({
+        "namespaces": namespaces,
+        "resources": resources,
+        "cgroupsPath": format!("/skiff/{}", rec.id),
+    });
+    if !i.privileged {
+        linux["maskedPaths"] = json!(MASKED);
+        linux["readonlyPaths"] = json!(READONLY);
+    }
+    Ok(json!({
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": rec.tty,
+            "user": {"uid": i.uid, "gid": i.gid},
+            "args": args,
+            "env": rec.env,
+            "cwd": if rec.working_dir.is_empty() { "/" } else { rec.working_dir.as_str() },
+            "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
+            "noNewPrivileges": false,
+            "oomScoreAdj": 0
+        },
+        "root": {"path": i.rootfs, "readonly": i.read_only},
+        "hostname": rec.hostname,
+        "mounts": mounts,
+        "linux": linux,
+        "annotations": rec.labels,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_command_rules() {
+        let img = RunConfig { entrypoint: Some(vec!["/ep".into()]), cmd: Some(vec!["a".into()]), ..Default::default() };
+        assert_eq!(command(&img, None, &[]).unwrap(), ["/ep", "a"]);
+        assert_eq!(command(&img, None, &["b".into()]).unwrap(), ["/ep", "b"]);
+        assert_eq!(command(&img, Some("/x"), &[]).unwrap(), ["/x"]);
+        assert!(command(&RunConfig::default(), None, &[]).unwrap_err().0.contains("No command specified"));
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("64m").unwrap(), 64 << 20);
+        assert_eq!(parse_size("1g").unwrap(), 1 << 30);
+        assert_eq!(parse_size("512").unwrap(), 512);
+        assert_eq!(parse_size("1.5k").unwrap(), 1536);
+        assert!(parse_size("lots").unwrap_err().0.contains("invalid size"));
+        assert!(parse_size("-1m").is_err());
+    }
+
+    #[test]
+    fn env_overrides() {
+        let img = RunConfig { env: Some(vec!["A=1".into(), "PATH=/img".into()]), ..Default::default() };
+        let e = environment(&img, "h", true, &["A=2".into()]);
+        assert!(e.contains(&"A=2".to_string()) && !e.contains(&"A=1".to_string()));
+        assert!(e.contains(&"PATH=/img".to_string()) && e.contains(&"TERM=xterm".to_string()));
+        assert!(e.contains(&"HOSTNAME=h".to_string()));
+    }
+}
