@@ -82,7 +82,11 @@ pub fn demo() -> Result<(), String> {
         c
     };
     let rootfs = fixtures.join("busybox-rootfs");
-    let imported = run_bounded(&mut engine_cmd(&["import", "--dir", &rootfs.to_string_lossy(), "busybox"]), Duration::from_secs(60))?;
+    std::fs::create_dir_all(&state).map_err(|e| format!("create {}: {e}", state.display()))?;
+    let tarball = state.join("busybox.tar");
+    prereq::require("/bin/tar", "tar")?;
+    status(Command::new("tar").arg("-C").arg(&rootfs).arg("-cf").arg(&tarball).arg("."))?;
+    let imported = run_bounded(&mut engine_cmd(&["import", &tarball.to_string_lossy(), "busybox"]), Duration::from_secs(60))?;
     if imported.code != Some(0) {
         let _ = std::fs::remove_dir_all(&state);
         if imported.stderr.contains("not implemented") {
@@ -90,6 +94,7 @@ pub fn demo() -> Result<(), String> {
         }
         return Err(format!("demo: engine import failed: {}", imported.stderr.trim()));
     }
+    println!("demo: imported busybox from {}", rootfs.display());
     let result = (|| {
         let run = run_bounded(&mut engine_cmd(&["run", "-d", "--init", "-p", "8080:80", "--name", "demo", "busybox", "httpd", "-f", "-p", "80", "-h", "/var/www"]),
             Duration::from_secs(60),
@@ -97,8 +102,11 @@ pub fn demo() -> Result<(), String> {
         if run.code != Some(0) {
             return Err(format!("demo: engine run failed: {}", run.stderr.trim()));
         }
+        println!("demo: engine run -d --init -p 8080:80 --name demo busybox httpd -> {}", run.stdout.trim());
         let page = fetch("127.0.0.1:8080", Duration::from_secs(10))?;
         println!("demo: GET http://127.0.0.1:8080/ ->\n{page}");
+        let ps = run_bounded(&mut engine_cmd(&["ps"]), Duration::from_secs(30))?;
+        println!("demo: engine ps\n{}", ps.stdout);
         Ok(())
     })();
     let _ = run_bounded(&mut engine_cmd(&["rm", "-f", "demo"]), Duration::from_secs(30));
