@@ -12,6 +12,19 @@ use std::path::Path;
 /// Connects to the console socket (a path in the runtime's namespace: do it
 /// before pivot_root).
 pub fn connect(path: &Path) -> Result<UnixStream> {
+    // Paths past sun_path's 108 bytes are reached through an O_PATH fd of
+    // their directory: /proc/self/fd/N/NAME.
+    if let (true, Some(dir), Some(name)) = (path.as_os_str().len() > 107, path.parent(), path.file_name()) {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::OpenOptionsExt;
+        let d = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+            .open(dir)
+            .ctx(|| format!("open {}", dir.display()))?;
+        let short = Path::new(&format!("/proc/self/fd/{}", d.as_raw_fd())).join(name);
+        return UnixStream::connect(&short).ctx(|| format!("connect to console socket {}", path.display()));
+    }
     UnixStream::connect(path).ctx(|| format!("connect to console socket {}", path.display()))
 }
 

@@ -14,7 +14,7 @@ use crate::protocol::{self, Exit, Reply, Request, State, Stats};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::Shutdown;
 use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Longest reply line accepted.
@@ -25,25 +25,38 @@ pub struct Client {
     reader: BufReader<UnixStream>,
     writer: UnixStream,
     version: u32,
+    /// The state dir, when connected by path (for the `exit` fallback).
+    state_dir: Option<PathBuf>,
 }
 
 fn invalid(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg)
 }
 
+/// The shim closed the connection (it exits when nothing is left).
+fn gone(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+    )
+}
+
 impl Client {
     /// Connects to `shim.sock` and says hello.
     pub fn connect(path: impl AsRef<Path>) -> io::Result<Client> {
         let path = path.as_ref();
-        let stream = UnixStream::connect(path)
+        let short = crate::sockpath::usable(path)?;
+        let stream = UnixStream::connect(&short.path)
             .map_err(|e| io::Error::new(e.kind(), format!("connect to shim at {}: {e}", path.display())))?;
-        Client::from_stream(stream)
+        let mut c = Client::from_stream(stream)?;
+        c.state_dir = path.parent().map(Path::to_path_buf);
+        Ok(c)
     }
 
     /// Says hello over an already connected stream.
     pub fn from_stream(stream: UnixStream) -> io::Result<Client> {
         let writer = stream.try_clone()?;
-        let mut c = Client { reader: BufReader::new(stream), writer, version: 0 };
+        let mut c = Client { reader: BufReader::new(stream), writer, version: 0, state_dir: None };
         let r = c.call(&Request::Hello { version: protocol::VERSION })?;
         c.version = r.version.unwrap_or(protocol::VERSION);
         Ok(c)
@@ -82,9 +95,15 @@ impl Client {
         self.call(&Request::State)?.state.ok_or_else(|| invalid("state reply without state".into()))
     }
 
-    /// Blocks until the container's next exit (at once when it exited for good).
+    /// Blocks until the container's next exit (at once when it exited for
+    /// good). When the shim goes away meanwhile (it exits once the container
+    /// is gone for good), the exit it recorded in the state dir is returned.
     pub fn wait(&mut self) -> io::Result<Exit> {
-        self.call(&Request::Wait)?.exit.ok_or_else(|| invalid("wait reply without exit".into()))
+        match self.call(&Request::Wait) {
+            Ok(r) => r.exit.ok_or_else(|| invalid("wait reply without exit".into())),
+            Err(e) if gone(&e) => self.state_dir.as_deref().and_then(protocol::read_exit).ok_or(e),
+            Err(e) => Err(e),
+        }
     }
 
     /// Signals the container's init process.
@@ -228,6 +247,31 @@ mod tests {
         assert_eq!(seen[0], r#"{"type":"hello","version":1}"#);
         assert_eq!(seen[1], r#"{"type":"state"}"#);
         assert_eq!(seen[2], r#"{"type":"kill","signal":9,"all":false,"stop":false}"#);
+    }
+
+    #[test]
+    fn wait_falls_back_to_the_exit_record() {
+        let dir = std::env::temp_dir().join(format!("shim-client-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sock = dir.join(protocol::SOCKET);
+        let _ = std::fs::remove_file(&sock);
+        let l = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        std::fs::write(dir.join(protocol::EXIT_FILE), r#"{"code":137,"time":"t","signal":9}"#).unwrap();
+        let t = std::thread::spawn(move || {
+            let (s, _) = l.accept().unwrap();
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            let mut line = String::new();
+            r.read_line(&mut line).unwrap();
+            (&s).write_all(b"{\"ok\":true,\"version\":1}\n").unwrap();
+            line.clear();
+            r.read_line(&mut line).unwrap();
+            // The shim exits instead of answering.
+        });
+        let mut c = Client::connect(&sock).unwrap();
+        let e = c.wait().unwrap();
+        assert_eq!((e.code, e.signal), (137, Some(9)));
+        t.join().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

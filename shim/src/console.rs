@@ -16,7 +16,8 @@ pub struct ConsoleSocket {
 impl ConsoleSocket {
     pub fn bind(path: &Path) -> io::Result<ConsoleSocket> {
         let _ = std::fs::remove_file(path);
-        let listener = UnixListener::bind(path)
+        let short = crate::sockpath::usable(path)?;
+        let listener = UnixListener::bind(&short.path)
             .map_err(|e| io::Error::new(e.kind(), format!("bind console socket {}: {e}", path.display())))?;
         listener.set_nonblocking(true)?;
         Ok(ConsoleSocket { listener, path: path.to_path_buf() })

@@ -16,7 +16,8 @@ pub const MAX_QUEUED: usize = 1 << 20;
 /// Binds `path` with mode 0600. A live shim already serving it is an
 /// error; a stale socket file is replaced.
 pub fn listen(path: &Path) -> io::Result<UnixListener> {
-    if UnixStream::connect(path).is_ok() {
+    let short = crate::sockpath::usable(path)?;
+    if UnixStream::connect(&short.path).is_ok() {
         return Err(io::Error::new(
             io::ErrorKind::AddrInUse,
             format!("a shim is already serving {}", path.display()),
@@ -25,7 +26,7 @@ pub fn listen(path: &Path) -> io::Result<UnixListener> {
     let _ = std::fs::remove_file(path);
     // SAFETY: umask only changes this (single-threaded) process's mask.
     let old = unsafe { libc::umask(0o177) };
-    let l = UnixListener::bind(path);
+    let l = UnixListener::bind(&short.path);
     // SAFETY: as above, restoring it.
     unsafe { libc::umask(old) };
     let l = l.map_err(|e| io::Error::new(e.kind(), format!("bind control socket {}: {e}", path.display())))?;

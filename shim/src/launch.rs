@@ -48,3 +48,42 @@ pub fn start(shim: &Path, opts: &Options) -> io::Result<Ready> {
         )
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stand-in "shim" that ignores its arguments and reports on fd 3.
+    fn fake(dir: &Path, body: &str) -> std::path::PathBuf {
+        // Written by a child process: a writable descriptor of ours could
+        // leak into a concurrent test's fork and make exec fail (ETXTBSY).
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let p = dir.join(format!("fake-shim-{}", N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)));
+        let st = Command::new("/bin/sh")
+            .arg("-c")
+            .arg("printf '#!/bin/sh\\n%s\\n' \"$1\" > \"$2\" && chmod 755 \"$2\"")
+            .arg("sh")
+            .arg(body)
+            .arg(&p)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        p
+    }
+
+    #[test]
+    fn reads_the_ready_line_from_fd_3() {
+        let dir = std::env::temp_dir().join(format!("shim-launch-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let o = Options::new("c", "/b", "/s");
+        let ok = fake(&dir, r#"echo '{"ok":true,"pid":12,"shim_pid":11}' >&3"#);
+        let r = start(&ok, &o).unwrap();
+        assert_eq!((r.ok, r.pid, r.shim_pid), (true, Some(12), Some(11)));
+        let bad = fake(&dir, r#"echo '{"ok":false,"error":"no"}' >&3"#);
+        assert_eq!(start(&bad, &o).unwrap().error.as_deref(), Some("no"));
+        let silent = fake(&dir, "exit 0");
+        assert!(start(&silent, &o).unwrap_err().to_string().contains("no ready line"));
+        assert!(start(&dir.join("missing"), &o).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -26,6 +26,7 @@ pub mod proxy;
 pub mod record;
 pub mod restart;
 pub mod runtime;
+pub mod sockpath;
 pub mod stats;
 pub mod supervise;
 

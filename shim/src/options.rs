@@ -133,19 +133,26 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim().to_ascii_lowercase();
     let t = t.strip_suffix('b').unwrap_or(&t);
     let t = t.strip_suffix('i').unwrap_or(t);
-    let (num, mult) = match t.chars().last() {
-        Some('k') => (&t[..t.len() - 1], 1e3),
-        Some('m') => (&t[..t.len() - 1], 1e6),
-        Some('g') => (&t[..t.len() - 1], 1e9),
-        Some('t') => (&t[..t.len() - 1], 1e12),
-        _ => (t, 1.0),
+    let (num, mult): (&str, u64) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1_000),
+        Some('m') => (&t[..t.len() - 1], 1_000_000),
+        Some('g') => (&t[..t.len() - 1], 1_000_000_000),
+        Some('t') => (&t[..t.len() - 1], 1_000_000_000_000),
+        _ => (t, 1),
     };
-    let num = num.trim_end();
-    if num.is_empty() || !num.chars().all(|c| c.is_ascii_digit() || c == '.') {
+    // Integer and fraction parts, without floating point (smaller binary).
+    let (int, frac) = num.trim_end().split_once('.').unwrap_or((num.trim_end(), ""));
+    let digits = |d: &str| d.chars().all(|c| c.is_ascii_digit());
+    if int.is_empty() || !digits(int) || !digits(frac) || frac.len() > 12 {
         return Err(bad());
     }
-    let v: f64 = num.parse().map_err(|_| bad())?;
-    let v = (v * mult) as u64;
+    let whole: u64 = int.parse().map_err(|_| bad())?;
+    let mut v = whole.checked_mul(mult).ok_or_else(bad)?;
+    let mut scale = mult;
+    for c in frac.chars() {
+        scale /= 10;
+        v += u64::from(c as u8 - b'0') * scale;
+    }
     if v == 0 {
         return Err(format!("invalid size {s:?}: must be positive"));
     }
@@ -312,5 +319,7 @@ mod tests {
         assert!(parse_size("0").is_err());
         assert!(parse_size("-1").is_err());
         assert!(parse_size("k").is_err());
+        assert!(parse_size("1.2.3k").is_err());
+        assert_eq!(parse_size("2.25k"), Ok(2_250));
     }
 }

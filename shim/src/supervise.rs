@@ -26,6 +26,8 @@ use std::time::{Duration, Instant};
 const DRAIN: Duration = Duration::from_secs(2);
 /// How long pending replies get when the shim is about to exit.
 const FINAL_FLUSH: Duration = Duration::from_secs(2);
+/// How long connected clients may still send requests once the shim is done.
+const LINGER: Duration = Duration::from_millis(100);
 /// Delay before a proxy that died is started again.
 const PROXY_RETRY: Duration = Duration::from_secs(1);
 /// Stdin queued from clients beyond this pauses reading from them.
@@ -82,7 +84,8 @@ pub struct Supervisor {
     kill_at: Option<Instant>,
     /// Reaped, waiting for its output to drain until the instant.
     reaped: Option<(Exit, Instant)>,
-    done_at: Option<Instant>,
+    /// Finished: (linger until, exit at the latest).
+    done_at: Option<(Instant, Instant)>,
 }
 
 fn nonblocking(fd: &OwnedFd) {
@@ -97,14 +100,20 @@ impl Supervisor {
         std::fs::create_dir_all(&o.state_dir)
             .map_err(|e| format!("create state dir {}: {e}", o.state_dir.display()))?;
         let listener = control::listen(&o.socket()).map_err(|e| e.to_string())?;
+        let undo = |e: String| {
+            let _ = std::fs::remove_file(o.socket());
+            let _ = std::fs::remove_file(o.state_dir.join(protocol::PID_FILE));
+            e
+        };
         let _ = std::fs::remove_file(o.state_dir.join(protocol::EXIT_FILE));
         // SAFETY: getpid has no preconditions.
         let me = unsafe { libc::getpid() };
-        record::write_pid(&o.state_dir, me).map_err(|e| e.to_string())?;
+        record::write_pid(&o.state_dir, me).map_err(|e| undo(e.to_string()))?;
         let (log, log_created) = match &o.log {
             Some(p) => {
                 let existed = p.exists();
-                (Some(JsonLog::open(p, o.log_max_size, o.log_max_file).map_err(|e| e.to_string())?), !existed)
+                let log = JsonLog::open(p, o.log_max_size, o.log_max_file).map_err(|e| undo(e.to_string()))?;
+                (Some(log), !existed)
             }
             None => (None, false),
         };
@@ -320,9 +329,11 @@ impl Supervisor {
         let mut buf = vec![0u8; 32 * 1024];
         loop {
             let now = Instant::now();
-            if let Some(t) = self.done_at {
-                self.conns.retain(|c| !c.dead && !c.outbuf.is_empty());
-                if self.conns.is_empty() || now >= t {
+            if let Some((linger, hard)) = self.done_at {
+                // Requests already on their way (a `wait` right after a
+                // stop) still get answers; idle clients are let go.
+                let busy = self.conns.iter().any(|c| !c.outbuf.is_empty() || !c.inbuf.is_empty());
+                if self.conns.is_empty() || (now >= linger && !busy) || now >= hard {
                     break;
                 }
             }
@@ -343,7 +354,7 @@ impl Supervisor {
             for c in &self.conns {
                 let mut ev = 0;
                 let paused = stdin_full && matches!(c.mode, Mode::Attached { stdin: true });
-                if !c.input_closed && !paused && self.done_at.is_none() {
+                if !c.input_closed && !paused {
                     ev |= libc::POLLIN;
                 }
                 if !c.outbuf.is_empty() {
@@ -351,7 +362,7 @@ impl Supervisor {
                 }
                 fds.push(event::pollfd(c.stream.as_raw_fd(), ev));
             }
-            let deadline = [self.restart_at, self.kill_at, self.reaped.as_ref().map(|r| r.1), self.proxy_retry_at, self.done_at]
+            let deadline = [self.restart_at, self.kill_at, self.reaped.as_ref().map(|r| r.1), self.proxy_retry_at, self.done_at.map(|(l, h)| if now < l { l } else { h })]
                 .into_iter()
                 .flatten()
                 .min();
@@ -773,14 +784,23 @@ impl Supervisor {
         self.restart_at = None;
         self.stop_proxy();
         let exit = self.exit.clone();
+        let mut frame = Vec::new();
+        protocol::frame(protocol::FRAME_EXIT, &serde_json::to_vec(&exit).unwrap_or_default(), &mut frame);
         for c in &mut self.conns {
-            if c.mode == Mode::Waiting {
-                c.reply(&Reply { exit: exit.clone(), ..Reply::ok() });
-                c.mode = Mode::Requests;
+            match c.mode {
+                Mode::Waiting => {
+                    c.reply(&Reply { exit: exit.clone(), ..Reply::ok() });
+                    c.mode = Mode::Requests;
+                }
+                Mode::Attached { .. } if !c.closing => {
+                    c.queue(&frame);
+                    c.closing = true;
+                }
+                _ => {}
             }
-            c.closing = true;
         }
         self.cleanup_files();
-        self.done_at = Some(Instant::now() + FINAL_FLUSH);
+        let now = Instant::now();
+        self.done_at = Some((now + LINGER, now + FINAL_FLUSH));
     }
 }

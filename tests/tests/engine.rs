@@ -1,0 +1,277 @@
+//! engine's container commands end to end through the dist binaries:
+//! engine -> shim -> runtime -> init, with proxy for -p.
+
+use skiff_tests::{bin, busybox_rootfs, free_tcp_port, run, text, wait_until, TempDir};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+const T: Duration = Duration::from_secs(60);
+
+/// A private engine state root with the busybox image imported; removes
+/// every container (and so every mount, shim, proxy) when dropped.
+struct Engine {
+    dir: TempDir,
+}
+
+impl Engine {
+    fn new(tag: &str) -> Engine {
+        let dir = TempDir::new(&format!("eng-{tag}"));
+        let e = Engine { dir };
+        let tar = e.dir.path().join("busybox.tar");
+        let out = run(Command::new("tar").arg("-C").arg(busybox_rootfs()).arg("-cf").arg(&tar).arg("."), T);
+        assert!(out.status.success(), "tar: {}", text(&out.stderr));
+        let out = e.run(&["import", &tar.to_string_lossy(), "busybox"]);
+        assert!(out.status.success(), "import: {}", text(&out.stderr));
+        e
+    }
+
+    fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(bin("engine"));
+        c.arg("--root").arg(self.root()).args(args);
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        run(&mut self.cmd(args), T)
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(out.status.success(), "engine {args:?} failed ({:?}): {}", out.status, text(&out.stderr));
+        text(&out.stdout)
+    }
+
+    fn inspect(&self, name: &str) -> serde_json::Value {
+        let v: serde_json::Value = serde_json::from_str(&self.ok(&["inspect", name])).expect("inspect JSON");
+        v[0].clone()
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        let out = run(&mut self.cmd(&["ps", "-aq"]), T);
+        for id in text(&out.stdout).split_whitespace() {
+            let _ = run(&mut self.cmd(&["rm", "-f", id]), T);
+        }
+    }
+}
+
+fn fetch(port: u16) -> Option<String> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+            if s.write_all(b"GET / HTTP/1.0\r\n\r\n").is_ok() {
+                let mut body = String::new();
+                if s.read_to_string(&mut body).is_ok() && body.starts_with("HTTP/") {
+                    return Some(body);
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+fn mounted_under(p: &Path) -> Vec<String> {
+    let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let p = p.to_string_lossy().into_owned();
+    mi.lines().filter(|l| l.contains(&p)).map(String::from).collect()
+}
+
+fn cgroup_gone(id: &str) -> bool {
+    skiff_tests::bundle::cgroup_dirs(&format!("/skiff/{id}")).is_empty()
+}
+
+/// The demo: httpd published with -p behind --init, fetched on loopback,
+/// stopped through init (143), removed without leftovers.
+#[test]
+fn demo_httpd_behind_publish_with_init() {
+    let e = Engine::new("demo");
+    let port = free_tcp_port();
+    let name = format!("web{}", std::process::id());
+    let id = e.ok(&["run", "-d", "--init", "-p", &format!("127.0.0.1:{port}:80"), "--name", &name, "busybox", "httpd", "-f", "-p", "80", "-h", "/var/www"]);
+    let id = id.trim().to_string();
+    assert_eq!(id.len(), 64, "run -d prints the id: {id}");
+    let page = fetch(port).expect("page through the published port");
+    assert!(page.contains("hello from skiff busybox"), "{page}");
+    let ps = e.ok(&["ps"]);
+    assert!(ps.contains(&name) && ps.contains(&format!("127.0.0.1:{port}->80/tcp")), "{ps}");
+    let info = e.inspect(&name);
+    assert_eq!(info["State"]["Status"], "running");
+    assert_eq!(info["NetworkSettings"]["Ports"]["80/tcp"][0]["HostPort"], port.to_string());
+    assert_eq!(e.ok(&["port", &name]).trim(), format!("80/tcp -> 127.0.0.1:{port}"));
+    // PID 1 is our init, with httpd as its child.
+    let pid = info["State"]["Pid"].as_i64().unwrap();
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
+    assert!(exe.to_string_lossy().ends_with("/init"), "pid 1 is {exe:?}");
+
+    let t = Instant::now();
+    e.ok(&["stop", &name]);
+    assert!(t.elapsed() < Duration::from_secs(5), "stop took {:?}", t.elapsed());
+    assert_eq!(e.inspect(&name)["State"]["ExitCode"], 143);
+    assert!(e.ok(&["ps", "-a"]).contains("Exited (143)"));
+    assert!(TcpStream::connect(("127.0.0.1", port)).is_err(), "the proxy still listens after stop");
+    e.ok(&["rm", &name]);
+    assert!(!e.ok(&["ps", "-a"]).contains(&name));
+    assert!(mounted_under(&e.root()).is_empty(), "mounts left: {:?}", mounted_under(&e.root()));
+    assert!(cgroup_gone(&id), "cgroup left for {id}");
+    assert!(!e.root().join("containers").join(&id).exists());
+}
+
+#[test]
+fn foreground_run_streams_and_exits_with_the_code() {
+    let e = Engine::new("fg");
+    let out = e.run(&["run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 7"]);
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "out\n");
+    assert!(text(&out.stderr).contains("err\n"));
+    assert!(text(&e.run(&["ps", "-aq"]).stdout).trim().is_empty(), "--rm left a container");
+    assert!(mounted_under(&e.root()).is_empty());
+}
+
+#[test]
+fn docker_exit_codes_for_errors() {
+    let e = Engine::new("codes");
+    let out = e.run(&["run", "--rm", "busybox", "/no/such/program"]);
+    assert_eq!(out.status.code(), Some(127), "{}", text(&out.stderr));
+    let out = e.run(&["run", "--rm", "busybox", "/etc/passwd"]);
+    assert_eq!(out.status.code(), Some(126), "{}", text(&out.stderr));
+    let out = e.run(&["run", "--rm", "nosuchimage", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(text(&out.stderr).contains("nosuchimage"), "{}", text(&out.stderr));
+    let out = e.run(&["run", "--rm", "-p", "99999:80", "busybox", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(text(&out.stderr).contains("invalid port specification"), "{}", text(&out.stderr));
+    let out = e.run(&["run", "--rm", "-m", "lots", "busybox", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(text(&out.stderr).contains("invalid size"), "{}", text(&out.stderr));
+    let out = e.run(&["run", "--bogus", "busybox", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(text(&out.stderr).contains("unknown flag: --bogus"));
+    e.ok(&["run", "-d", "--name", "taken", "busybox", "sleep", "30"]);
+    let out = e.run(&["run", "-d", "--name", "taken", "busybox", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(text(&out.stderr).contains("already in use"), "{}", text(&out.stderr));
+    // A host port in use is named.
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let p = held.local_addr().unwrap().port();
+    let out = e.run(&["run", "-d", "-p", &format!("127.0.0.1:{p}:80"), "busybox", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(text(&out.stderr).contains(&format!("127.0.0.1:{p}")), "{}", text(&out.stderr));
+    let out = e.run(&["rm", "taken"]);
+    assert!(!out.status.success(), "rm of a running container needs -f");
+    e.ok(&["rm", "-f", "taken"]);
+}
+
+#[test]
+fn env_workdir_user_hostname_and_volumes() {
+    let e = Engine::new("opts");
+    let vol = e.dir.path().join("vol");
+    std::fs::create_dir_all(&vol).unwrap();
+    std::fs::write(vol.join("in.txt"), "from host").unwrap();
+    let v = format!("{}:/data", vol.display());
+    let out = e.ok(&[
+        "run", "--rm", "-e", "FOO=bar", "-w", "/tmp", "-u", "1000:1000", "--hostname", "boat", "-v", &v, "busybox", "sh", "-c",
+        "echo $FOO; pwd; id -u; hostname; cat /data/in.txt; echo; echo from-ctr > /data/out.txt 2>/dev/null || echo nowrite",
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(&lines[..5], ["bar", "/tmp", "1000", "boat", "from host"], "{out}");
+    // uid 1000 cannot write the root-owned dir: docker's behaviour too.
+    assert_eq!(lines[5], "nowrite", "{out}");
+    e.ok(&["run", "--rm", "-v", &v, "busybox", "sh", "-c", "echo from-ctr > /data/out.txt"]);
+    assert_eq!(std::fs::read_to_string(vol.join("out.txt")).unwrap(), "from-ctr\n");
+    let ro = format!("{}:/data:ro", vol.display());
+    let out = e.run(&["run", "--rm", "-v", &ro, "busybox", "sh", "-c", "echo x > /data/y"]);
+    assert_ne!(out.status.code(), Some(0), "write to a :ro volume succeeded");
+    let out = e.run(&["run", "--rm", "--read-only", "busybox", "sh", "-c", "echo x > /file"]);
+    assert_ne!(out.status.code(), Some(0), "write to a --read-only root succeeded");
+}
+
+#[test]
+fn memory_and_pids_limits_reach_the_cgroup() {
+    let e = Engine::new("limits");
+    let id = e.ok(&["run", "-d", "-m", "64m", "--pids-limit", "33", "busybox", "sleep", "30"]).trim().to_string();
+    let mem = format!("/sys/fs/cgroup/memory/skiff/{id}/memory.limit_in_bytes");
+    let pids = format!("/sys/fs/cgroup/pids/skiff/{id}/pids.max");
+    assert_eq!(std::fs::read_to_string(mem).unwrap().trim(), (64u64 << 20).to_string());
+    assert_eq!(std::fs::read_to_string(pids).unwrap().trim(), "33");
+    e.ok(&["rm", "-f", &id]);
+    assert!(cgroup_gone(&id));
+}
+
+#[test]
+fn stop_kills_a_program_that_ignores_sigterm_after_the_timeout() {
+    let e = Engine::new("stubborn");
+    let id = e.ok(&["run", "-d", "busybox", "sh", "-c", "trap '' TERM; while true; do sleep 1; done"]).trim().to_string();
+    assert!(wait_until(Duration::from_secs(10), || e.inspect(&id)["State"]["Status"] == "running"));
+    let t = Instant::now();
+    e.ok(&["stop", "-t", "1", &id]);
+    let took = t.elapsed();
+    assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(10), "stop took {took:?}");
+    assert_eq!(e.inspect(&id)["State"]["ExitCode"], 137);
+}
+
+#[test]
+fn logs_and_follow() {
+    let e = Engine::new("logs");
+    let id = e.ok(&["run", "-d", "busybox", "sh", "-c", "for i in 1 2 3; do echo line$i; echo err$i >&2; sleep 0.2; done"]).trim().to_string();
+    let out = e.run(&["logs", "-f", &id]);
+    assert!(out.status.success());
+    assert_eq!(text(&out.stdout), "line1\nline2\nline3\n");
+    assert_eq!(text(&out.stderr), "err1\nerr2\nerr3\n");
+    let out = e.run(&["logs", "--tail", "2", &id]);
+    let both = text(&out.stdout) + &text(&out.stderr);
+    assert_eq!(both.lines().count(), 2, "{both}");
+    assert_eq!(e.ok(&["wait", &id]).trim(), "0");
+}
+
+#[test]
+fn restart_policy_on_failure_counts() {
+    let e = Engine::new("restart");
+    let dir = e.dir.path().join("count");
+    std::fs::create_dir_all(&dir).unwrap();
+    let v = format!("{}:/count", dir.display());
+    let id = e.ok(&["run", "-d", "--restart", "on-failure:2", "-v", &v, "busybox", "sh", "-c", "echo x >> /count/runs; exit 3"]).trim().to_string();
+    let runs = || std::fs::read_to_string(dir.join("runs")).unwrap_or_default().lines().count();
+    assert!(wait_until(Duration::from_secs(30), || e.inspect(&id)["State"]["Status"] == "exited" && runs() == 3), "runs {}", runs());
+    assert_eq!(e.inspect(&id)["State"]["ExitCode"], 3);
+    assert_eq!(runs(), 3, "one run and two restarts");
+}
+
+#[test]
+fn parallel_runs_get_distinct_names_and_ports() {
+    let e = Engine::new("par");
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let root = e.root();
+            std::thread::spawn(move || {
+                let mut c = Command::new(bin("engine"));
+                c.arg("--root").arg(root).args(["run", "-d", "-p", "127.0.0.1::80", "busybox", "sleep", "30"]);
+                run(&mut c, T)
+            })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for h in handles {
+        let out = h.join().unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        ids.push(text(&out.stdout).trim().to_string());
+    }
+    let mut names = std::collections::BTreeSet::new();
+    let mut ports = std::collections::BTreeSet::new();
+    for id in &ids {
+        let i = e.inspect(id);
+        names.insert(i["Name"].as_str().unwrap().to_string());
+        ports.insert(i["NetworkSettings"]["Ports"]["80/tcp"][0]["HostPort"].as_str().unwrap().to_string());
+    }
+    assert_eq!(names.len(), 8, "{names:?}");
+    assert_eq!(ports.len(), 8, "{ports:?}");
+}
