@@ -9,10 +9,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod proxy;
+
 pub fn run(args: &[String]) -> Result<(), String> {
     let quick = args.iter().any(|a| a == "--quick");
     let what: Vec<&str> = args.iter().map(String::as_str).filter(|a| !a.starts_with("--")).collect();
-    let what = if what.is_empty() || what == ["all"] { vec!["sizes", "init"] } else { what };
+    let what = if what.is_empty() || what == ["all"] { vec!["sizes", "init", "proxy"] } else { what };
     dist::dist(HOST)?;
     let dist_dir = root().join("dist").join(HOST);
     let mut sections = Vec::new();
@@ -20,8 +22,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
         let text = match w {
             "sizes" => sizes(&dist_dir)?,
             "init" => init(&dist_dir, quick)?,
-            "proxy" | "shim" | "runtime" | "engine" => return Err(format!("bench {w}: not implemented yet")),
-            other => return Err(format!("bench: unknown section `{other}` (init|sizes|all)")),
+            "proxy" => proxy::proxy(&dist_dir, quick)?,
+            "shim" | "runtime" | "engine" => return Err(format!("bench {w}: not implemented yet")),
+            other => return Err(format!("bench: unknown section `{other}` (init|proxy|sizes|all)")),
         };
         println!("{text}");
         sections.push((w, text));

@@ -17,7 +17,7 @@ commands:
   test                 the whole suite: dist, fixtures, unit tests, tests/, test-cross
   test-cross           build aarch64 dist and run it under qemu-aarch64-static
   demo                 engine run -d --init -p 8080:80 busybox httpd, fetch the page, clean up
-  bench [init|sizes|all] [--quick]
+  bench [init|proxy|sizes|all] [--quick]
                        measure against the programs skiff replaces; writes bench/RESULTS.md
 ";
 
@@ -30,6 +30,7 @@ fn main() -> ExitCode {
         Some("test-cross") => test::cross(),
         Some("demo") => test::demo(),
         Some("bench") => bench::run(&args[1..]),
+        Some("http-backend") => bench::proxy::http_backend(args.get(1).and_then(|p| p.parse().ok())),
         Some("zombie-burst") => bench::zombie_burst(args.get(1).and_then(|n| n.parse().ok()).unwrap_or(10000)),
         Some("-h" | "--help" | "help") | None => {
             print!("{USAGE}");
