@@ -133,6 +133,8 @@ fn read_env_file(p: &Path) -> Result<Vec<String>> {
 /// starting it. Returns its record.
 pub fn create(env: &Env, o: &RunOpts) -> Result<Record> {
     let store = Store::open(&env.root)?;
+    // Keeps `rmi` from collecting the image until our record names it.
+    let _hold = store.hold()?;
     let image = store.resolve(&o.image).map_err(|e| Error(format!("Unable to find image '{}' locally: {}", o.image, e.0)))?;
     let id = record::new_id()?;
     let hostname = o.hostname.clone().unwrap_or_else(|| id[..12].to_string());
@@ -360,8 +362,12 @@ fn attach_and_start(env: &Env, rec: &Record, stdin: bool) -> std::result::Result
     let sock = record::dir(&env.root, &rec.id).join(protocol::SOCKET);
     let attach = Client::connect(&sock).and_then(|c| c.attach(stdin)).ctx(|| "attach to the container")?;
     let mut ctl = Client::connect(&sock).ctx(|| "connect to the shim")?;
+    // -t on a terminal: raw mode, so keys (Ctrl-C included) go to the
+    // container's pty, whose line discipline handles them as docker's does.
+    let _raw = if rec.tty && stdin { crate::terminal::RawMode::enable(0) } else { None };
     if stdin {
         if let Ok(mut to) = attach.stdin_handle() {
+            let tty = rec.tty;
             std::thread::spawn(move || {
                 let mut buf = [0u8; 8192];
                 loop {
@@ -374,12 +380,37 @@ fn attach_and_start(env: &Env, rec: &Record, stdin: bool) -> std::result::Result
                         }
                     }
                 }
-                let _ = to.shutdown(std::net::Shutdown::Write);
+                // On a pty, EOF is the user's Ctrl-D, already sent as a byte.
+                if !tty {
+                    let _ = to.shutdown(std::net::Shutdown::Write);
+                }
             });
         }
     }
+    if rec.tty {
+        // Sized before the program starts, so its first look is right.
+        follow_terminal_size(sock);
+    }
     ctl.start().map_err(|e| start_failure(e.to_string()))?;
     stream(attach)
+}
+
+/// Keeps the container's pty the size of our terminal (polled: no signal
+/// handler needed; the thread ends with the process or the shim).
+fn follow_terminal_size(sock: PathBuf) {
+    let Some(mut last) = crate::terminal::size(1).or_else(|| crate::terminal::size(0)) else { return };
+    let Ok(mut c) = Client::connect(&sock) else { return };
+    let _ = c.resize(last.0, last.1);
+    std::thread::spawn(move || loop {
+        std::thread::sleep(Duration::from_millis(250));
+        let Some(now) = crate::terminal::size(1).or_else(|| crate::terminal::size(0)) else { return };
+        if now != last {
+            if c.resize(now.0, now.1).is_err() {
+                return;
+            }
+            last = now;
+        }
+    });
 }
 
 /// Copies frames to stdout/stderr until the exit frame; returns its code.
@@ -394,6 +425,7 @@ fn stream(mut attach: skiff_shim::client::Attach) -> std::result::Result<i32, Fa
             Some(Frame::Stderr(b)) => {
                 let _ = errs.write_all(&b);
             }
+            // The raw-mode guard restores the terminal as the caller returns.
             Some(Frame::Exit(e)) => return Ok(e.code),
             None => return Err(Failed { code: 125, msg: "the container's shim went away".into() }),
         }
@@ -467,9 +499,10 @@ pub fn stop(env: &Env, reference: &str, timeout: Option<u32>) -> Result<()> {
     }
     let t = Duration::from_secs(timeout.unwrap_or(rec.stop_timeout) as u64);
     c.stop(signal_number(&rec.stop_signal)?).ctx(|| format!("stop {reference}"))?;
-    let mut waiter = client(env, &rec).ok_or_else(|| Error("shim went away".into()))?;
+    // A shim that is already gone has recorded the exit: nothing to wait for.
+    let Some(mut waiter) = client(env, &rec) else { return Ok(()) };
     let _ = waiter.set_timeout(Some(t.max(Duration::from_millis(1))));
-    if waiter.wait().is_err() {
+    if waiter.wait().is_err() && client(env, &rec).is_some() {
         // Still running after the grace period.
         if let Some(mut k) = client(env, &rec) {
             let _ = k.signal(libc::SIGKILL, true, true);

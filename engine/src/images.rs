@@ -110,11 +110,17 @@ impl Store {
     /// lock: garbage collection waits until it is dropped. Hold it from
     /// adding content until the index references it; the container half can
     /// hold it from `resolve` until its container record names the image.
+    /// When no other writer is running, what a killed command left behind
+    /// (temp files, unreferenced blobs and layers) is removed first.
     pub fn hold(&self) -> Result<FileLock> {
         for d in [self.dir.clone(), self.blobs_dir(), self.layers_dir(), self.dir.join("tmp")] {
             ensure_dir(&d)?;
         }
-        FileLock::shared(&self.dir.join("gc.lock"))
+        let gc = self.dir.join("gc.lock");
+        if let Ok(Some(_idle)) = FileLock::try_exclusive(&gc) {
+            let _ = remove::collect(self);
+        }
+        FileLock::shared(&gc)
     }
 
     /// A fresh path under `tmp/`.

@@ -9,4 +9,5 @@ pub mod network;
 pub mod oci;
 pub mod record;
 pub mod rootfs;
+pub mod terminal;
 pub mod commands;

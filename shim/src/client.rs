@@ -35,10 +35,7 @@ fn invalid(msg: String) -> io::Error {
 
 /// The shim closed the connection (it exits when nothing is left).
 fn gone(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
-    )
+    matches!(e.kind(), io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe)
 }
 
 impl Client {
@@ -83,8 +80,7 @@ impl Client {
         if buf.is_empty() {
             return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "shim closed the connection"));
         }
-        let reply: Reply =
-            serde_json::from_slice(&buf).map_err(|e| invalid(format!("bad reply from shim: {e}")))?;
+        let reply: Reply = serde_json::from_slice(&buf).map_err(|e| invalid(format!("bad reply from shim: {e}")))?;
         if !reply.ok {
             return Err(io::Error::other(reply.error.unwrap_or_else(|| "shim: request failed".into())));
         }

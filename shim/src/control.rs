@@ -18,10 +18,7 @@ pub const MAX_QUEUED: usize = 1 << 20;
 pub fn listen(path: &Path) -> io::Result<UnixListener> {
     let short = crate::sockpath::usable(path)?;
     if UnixStream::connect(&short.path).is_ok() {
-        return Err(io::Error::new(
-            io::ErrorKind::AddrInUse,
-            format!("a shim is already serving {}", path.display()),
-        ));
+        return Err(io::Error::new(io::ErrorKind::AddrInUse, format!("a shim is already serving {}", path.display())));
     }
     let _ = std::fs::remove_file(path);
     // SAFETY: umask only changes this (single-threaded) process's mask.
@@ -130,7 +127,9 @@ impl Conn {
     pub fn reply(&mut self, r: &Reply) {
         match serde_json::to_vec(r) {
             Ok(v) => self.outbuf.extend_from_slice(&v),
-            Err(e) => self.outbuf.extend_from_slice(format!("{{\"ok\":false,\"error\":\"encode reply: {e}\"}}").as_bytes()),
+            Err(e) => {
+                self.outbuf.extend_from_slice(format!("{{\"ok\":false,\"error\":\"encode reply: {e}\"}}").as_bytes())
+            }
         }
         self.outbuf.push(b'\n');
     }
@@ -170,10 +169,7 @@ pub fn decode(line: &[u8], hello_done: bool) -> Result<Request, String> {
     match (&req, hello_done) {
         (Request::Hello { version: 0 }, _) => Err("unsupported protocol version 0".into()),
         (Request::Hello { .. }, _) => Ok(req),
-        (_, false) => Err(format!(
-            "expected hello first: {{\"type\":\"hello\",\"version\":{}}}",
-            protocol::VERSION
-        )),
+        (_, false) => Err(format!("expected hello first: {{\"type\":\"hello\",\"version\":{}}}", protocol::VERSION)),
         _ => Ok(req),
     }
 }

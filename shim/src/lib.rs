@@ -6,6 +6,14 @@
 //! The engine uses [`launch::start`] with [`options::Options`] to start a
 //! shim, and [`client::Client`] (types in [`protocol`]) to talk to it.
 //!
+//! Files in the state dir: `shim.sock` (control socket, 0600), `shim.pid`,
+//! `exit` (atomic record of the last exit, kept after the shim is gone),
+//! `ctr.log` (+ `.1`... with rotation), `shim.log` (the shim's own events:
+//! restarts, proxy exits), `init.pid` (the runtime's `--pid-file`),
+//! `runtime.log` (the runtime's `--log` of `create`, removed when empty),
+//! `console.sock` (tty mode, while the runtime creates the container).
+//! The shim removes `shim.sock`, `shim.pid` and `init.pid` when it exits.
+//!
 //! If the shim itself is killed (SIGKILL), the container keeps running,
 //! re-parented to init (or the nearest subreaper), like containerd-shim's
 //! containers: but its stdout/stderr pipes lose their reader, so its next

@@ -251,7 +251,10 @@ mod tests {
     #[test]
     fn splits_lines_like_dockers_copier() {
         let out = lines_of(&[b"a\nb", b"c\n\nd"], true);
-        assert_eq!(out, vec![(b"a".to_vec(), true), (b"bc".to_vec(), true), (Vec::new(), true), (b"d".to_vec(), false)]);
+        assert_eq!(
+            out,
+            vec![(b"a".to_vec(), true), (b"bc".to_vec(), true), (Vec::new(), true), (b"d".to_vec(), false)]
+        );
         // A 40000-byte line: two 16 KiB pieces, then the rest with its newline.
         let mut long = vec![b'x'; 40_000];
         long.push(b'\n');
@@ -298,6 +301,14 @@ mod tests {
         let mut v = Vec::new();
         encode(&mut v, Stream::Stderr, b"part", false, "T");
         assert_eq!(v, b"{\"log\":\"part\",\"stream\":\"stderr\",\"time\":\"T\"}\n");
+    }
+
+    #[test]
+    fn a_full_disk_drops_and_counts() {
+        let mut log = JsonLog::open(Path::new("/dev/full"), None, 1).unwrap();
+        log.write(Stream::Stdout, b"lost", true, "T");
+        log.write(Stream::Stderr, b"lost too", true, "T");
+        assert_eq!(log.dropped(), 2);
     }
 
     #[test]

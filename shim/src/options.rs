@@ -103,9 +103,12 @@ impl Options {
         kv("--restart", self.restart.to_string().into());
         kv("--stop-timeout", self.stop_timeout.to_string().into());
         kv("--ready-fd", self.ready_fd.to_string().into());
-        for (on, flag) in
-            [(self.tty, "--tty"), (self.stdin, "--stdin"), (self.no_start, "--no-start"), (self.foreground, "--foreground")]
-        {
+        for (on, flag) in [
+            (self.tty, "--tty"),
+            (self.stdin, "--stdin"),
+            (self.no_start, "--no-start"),
+            (self.foreground, "--foreground"),
+        ] {
             if on {
                 a.push(flag.into());
             }
@@ -184,7 +187,9 @@ pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, Strin
             return Err(format!("unexpected argument {text:?} (the proxy command goes after `--`)"));
         }
         let (name, inline) = match arg.iter().position(|&b| b == b'=') {
-            Some(i) => (String::from_utf8_lossy(&arg[..i]).into_owned(), Some(OsString::from_vec(arg[i + 1..].to_vec()))),
+            Some(i) => {
+                (String::from_utf8_lossy(&arg[..i]).into_owned(), Some(OsString::from_vec(arg[i + 1..].to_vec())))
+            }
             None => (text.clone(), None),
         };
         let name = format!("--{}", name.trim_start_matches('-'));
@@ -260,9 +265,31 @@ mod tests {
     #[test]
     fn parses_a_full_command_line() {
         let o = opts(&[
-            "--id", "c1", "--bundle=/b", "--state-dir", "/s", "--runtime", "/usr/sbin/runc", "--runtime-root", "/r",
-            "--tty", "--stdin", "--log-max-size", "10k", "--log-max-file=3", "--restart", "on-failure:2",
-            "--stop-timeout", "4", "--ready-fd", "5", "--no-start", "--", "proxy", "--netns", "/proc/{pid}/ns/net",
+            "--id",
+            "c1",
+            "--bundle=/b",
+            "--state-dir",
+            "/s",
+            "--runtime",
+            "/usr/sbin/runc",
+            "--runtime-root",
+            "/r",
+            "--tty",
+            "--stdin",
+            "--log-max-size",
+            "10k",
+            "--log-max-file=3",
+            "--restart",
+            "on-failure:2",
+            "--stop-timeout",
+            "4",
+            "--ready-fd",
+            "5",
+            "--no-start",
+            "--",
+            "proxy",
+            "--netns",
+            "/proc/{pid}/ns/net",
         ]);
         assert_eq!(o.id, "c1");
         assert_eq!(o.bundle, PathBuf::from("/b"));

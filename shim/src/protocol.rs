@@ -231,7 +231,8 @@ mod tests {
         assert!(e.contains("explode"), "{e}");
         let e = serde_json::from_str::<Request>(r#"{"type":"resize","rows":1}"#).unwrap_err().to_string();
         assert!(e.contains("cols"), "{e}");
-        for r in [Request::State, Request::Wait, Request::Attach { stdin: true }, Request::Resize { rows: 2, cols: 3 }] {
+        for r in [Request::State, Request::Wait, Request::Attach { stdin: true }, Request::Resize { rows: 2, cols: 3 }]
+        {
             let s = serde_json::to_string(&r).unwrap();
             assert_eq!(serde_json::from_str::<Request>(&s).unwrap(), r);
         }

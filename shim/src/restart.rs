@@ -14,7 +14,9 @@ pub enum Policy {
     #[default]
     No,
     /// Restart after a non-zero exit; `max` restarts at most (0: no limit).
-    OnFailure { max: u32 },
+    OnFailure {
+        max: u32,
+    },
     Always,
     /// Same as `always` for the shim; the engine treats it differently at boot.
     UnlessStopped,
@@ -35,7 +37,9 @@ impl std::str::FromStr for Policy {
             ("on-failure", None) => Policy::OnFailure { max: 0 },
             ("on-failure", Some(m)) => match m.parse::<u32>() {
                 Ok(max) => Policy::OnFailure { max },
-                Err(_) => return Err(format!("invalid restart policy {s:?}: maximum retry count {m:?} is not a number")),
+                Err(_) => {
+                    return Err(format!("invalid restart policy {s:?}: maximum retry count {m:?} is not a number"))
+                }
             },
             ("no" | "always" | "unless-stopped", Some(_)) => {
                 return Err(format!("invalid restart policy {s:?}: maximum retry count is only for on-failure"))

@@ -194,11 +194,11 @@ mod tests {
         );
         assert_eq!(error_text("time=\"x\" level=warning msg=\"meh\"\nreal problem\n"), "real problem");
         assert_eq!(error_text("{\"level\":\"error\",\"msg\":\"bad\",\"time\":\"t\"}\n"), "bad");
-        assert_eq!(error_text("runtime: mount proc: EPERM\nruntime: mount proc: EPERM\n"), "runtime: mount proc: EPERM");
         assert_eq!(
-            log_errors("{\"level\":\"warning\",\"msg\":\"w\"}\n{\"level\":\"error\",\"msg\":\"e1\"}\n"),
-            "e1"
+            error_text("runtime: mount proc: EPERM\nruntime: mount proc: EPERM\n"),
+            "runtime: mount proc: EPERM"
         );
+        assert_eq!(log_errors("{\"level\":\"warning\",\"msg\":\"w\"}\n{\"level\":\"error\",\"msg\":\"e1\"}\n"), "e1");
         assert_eq!(error_text("\n  \n"), "");
     }
 }

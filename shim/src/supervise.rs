@@ -159,13 +159,8 @@ impl Supervisor {
             self.events = None;
         }
         if self.events.is_none() {
-            self.events = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .mode(0o640)
-                .custom_flags(libc::O_CLOEXEC)
-                .open(&path)
-                .ok();
+            self.events =
+                OpenOptions::new().create(true).append(true).mode(0o640).custom_flags(libc::O_CLOEXEC).open(&path).ok();
         }
         if let Some(f) = &mut self.events {
             let _ = writeln!(f, "{} {msg}", clock::now());
@@ -214,7 +209,14 @@ impl Supervisor {
         nonblocking(&err_r);
         let mut io = Io::default();
         let console = if self.o.tty {
-            let cs = ConsoleSocket::bind(&self.o.state_dir.join(CONSOLE_SOCKET)).map_err(|e| e.to_string())?;
+            // The runtime gets this path: keep it within sun_path (a deep
+            // state dir falls back to the temp dir).
+            let mut path = self.o.state_dir.join(CONSOLE_SOCKET);
+            if path.as_os_str().len() > 100 {
+                // SAFETY: getpid has no preconditions.
+                path = std::env::temp_dir().join(format!("skiff-shim-{}-console.sock", unsafe { libc::getpid() }));
+            }
+            let cs = ConsoleSocket::bind(&path).map_err(|e| e.to_string())?;
             let cio = CreateIo {
                 stdin: Stdio::null(),
                 stdout: Stdio::null(),
@@ -234,7 +236,8 @@ impl Supervisor {
             } else {
                 Stdio::null()
             };
-            let cio = CreateIo { stdin, stdout: Stdio::from(out_w), stderr: Stdio::from(err_w), errors: err_r.as_raw_fd() };
+            let cio =
+                CreateIo { stdin, stdout: Stdio::from(out_w), stderr: Stdio::from(err_w), errors: err_r.as_raw_fd() };
             self.rt.create(cio, None, &pid_file).inspect_err(|_| {
                 let _ = self.rt.delete(true);
             })?;
@@ -362,10 +365,16 @@ impl Supervisor {
                 }
                 fds.push(event::pollfd(c.stream.as_raw_fd(), ev));
             }
-            let deadline = [self.restart_at, self.kill_at, self.reaped.as_ref().map(|r| r.1), self.proxy_retry_at, self.done_at.map(|(l, h)| if now < l { l } else { h })]
-                .into_iter()
-                .flatten()
-                .min();
+            let deadline = [
+                self.restart_at,
+                self.kill_at,
+                self.reaped.as_ref().map(|r| r.1),
+                self.proxy_retry_at,
+                self.done_at.map(|(l, h)| if now < l { l } else { h }),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             let timeout = deadline.map(|d| d.saturating_duration_since(now));
             if let Err(e) = event::poll(&mut fds, timeout) {
                 self.event(&format!("poll: {e}"));
@@ -419,7 +428,11 @@ impl Supervisor {
             if pid == self.pid && self.reaped.is_none() && matches!(self.status, Status::Running | Status::Created) {
                 let (code, signal) = event::exit_code(status);
                 let exit = Exit { code, time: clock::now(), signal };
-                let until = if self.io.out.is_none() && self.io.err.is_none() { Instant::now() } else { Instant::now() + DRAIN };
+                let until = if self.io.out.is_none() && self.io.err.is_none() {
+                    Instant::now()
+                } else {
+                    Instant::now() + DRAIN
+                };
                 self.reaped = Some((exit, until));
             } else if Some(pid) == self.proxy_pid {
                 self.proxy_pid = None;
@@ -511,7 +524,8 @@ impl Supervisor {
     fn on_conn(&mut self, i: usize, revents: libc::c_short) {
         let mode = self.conns[i].mode;
         if revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 && !self.conns[i].input_closed {
-            let limit = if matches!(mode, Mode::Attached { stdin: true }) { STDIN_QUEUE } else { control::MAX_LINE + 2 };
+            let limit =
+                if matches!(mode, Mode::Attached { stdin: true }) { STDIN_QUEUE } else { control::MAX_LINE + 2 };
             self.conns[i].fill(limit);
         }
         match self.conns[i].mode {

@@ -225,7 +225,7 @@ pub fn tabulate<const N: usize>(rows: &[[String; N]]) -> String {
 pub fn human_duration(secs: i64) -> String {
     let s = secs.max(0);
     let minutes = s / 60;
-    let hours = (s as f64 / 3600.0 + 0.5) as i64;
+    let hours = (s + 1800) / 3600;
     if s < 1 {
         "Less than a second".into()
     } else if s == 1 {
@@ -251,37 +251,36 @@ pub fn human_duration(secs: i64) -> String {
     }
 }
 
-/// docker's units.HumanSizeWithPrecision(size, 3): decimal units, `%.3g`.
+/// docker's units.HumanSizeWithPrecision(size, 3): decimal units and Go's
+/// `%.3g`, in integers (no float parsing or printing in the binary).
 pub fn human_size(size: u64) -> String {
-    const UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
-    let mut v = size as f64;
-    let mut i = 0;
-    while v >= 1000.0 && i < UNITS.len() - 1 {
-        v /= 1000.0;
+    const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
+    let v = size as u128;
+    let (mut i, mut div) = (0, 1u128);
+    while v >= div * 1000 && i < UNITS.len() - 1 {
+        div *= 1000;
         i += 1;
     }
-    format!("{}{}", go_g3(v), UNITS[i])
-}
-
-/// Go's `%.3g` for 0 <= v < 1000.
-fn go_g3(v: f64) -> String {
-    if v == 0.0 {
-        return "0".into();
+    let int_digits = (v / div).max(1).to_string().len() as u32;
+    let mut decimals = 3u32.saturating_sub(int_digits);
+    // round half up to 3 significant digits
+    let mut scaled = (v * 10u128.pow(decimals) * 2 + div) / (2 * div);
+    if scaled >= 1000 {
+        if decimals == 0 {
+            return format!("1e+03{}", UNITS[i]);
+        }
+        decimals -= 1;
+        scaled = (scaled + 5) / 10;
     }
-    // digits after the point for 3 significant digits
-    let exp = v.abs().log10().floor() as i32;
-    let rounded: f64 = format!("{:.*e}", 2, v).parse().unwrap_or(v);
-    let exp = if rounded.abs() >= 10f64.powi(exp + 1) { exp + 1 } else { exp };
-    if exp >= 3 {
-        return format!("{:.0}e+{:02}", rounded / 10f64.powi(exp), exp);
+    let scale = 10u128.pow(decimals);
+    let mut s = (scaled / scale).to_string();
+    let frac = format!("{:0w$}", scaled % scale, w = decimals as usize);
+    let frac = frac.trim_end_matches('0');
+    if !frac.is_empty() {
+        s.push('.');
+        s.push_str(frac);
     }
-    let decimals = (2 - exp).max(0) as usize;
-    let s = format!("{rounded:.decimals$}");
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
-    }
+    s + UNITS[i]
 }
 
 #[derive(Serialize)]
@@ -395,6 +394,9 @@ mod tests {
         assert_eq!(human_size(1_000_000), "1MB");
         assert_eq!(human_size(1_500_000), "1.5MB");
         assert_eq!(human_size(999_999), "1e+03kB");
+        assert_eq!(human_size(9_995), "10kB");
+        assert_eq!(human_size(1_234_567_890), "1.23GB");
+        assert_eq!(human_size(5), "5B");
         assert_eq!(human_duration(0), "Less than a second");
         assert_eq!(human_duration(30), "30 seconds");
         assert_eq!(human_duration(90), "About a minute");

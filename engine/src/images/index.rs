@@ -56,6 +56,7 @@ impl Index {
     /// Runs `f` on the index under the store lock and writes the result back
     /// atomically when `f` succeeds and changed it.
     pub fn update<T>(dir: &Path, f: impl FnOnce(&mut Index) -> Result<T>) -> Result<T> {
+        ensure_dir(dir)?;
         let _lock = FileLock::exclusive(&dir.join("lock"))?;
         let mut index = Index::read(dir)?;
         let before = index.clone();

@@ -119,7 +119,8 @@ pub fn collect_garbage_if_idle(store: &Store) {
     }
 }
 
-fn collect(store: &Store) -> Result<Vec<String>> {
+/// Garbage collection proper; the caller holds gc.lock exclusively.
+pub(crate) fn collect(store: &Store) -> Result<Vec<String>> {
     let index = store.index()?;
     let mut blobs: HashSet<String> = HashSet::new();
     let mut chains: HashSet<String> = HashSet::new();
