@@ -1,6 +1,7 @@
 //! The lifecycle operations of runtime.md: create, start, state, kill,
-//! delete, plus runc's run and list. Each command rebuilds its view from
-//! the state dir; nothing is left behind when one fails.
+//! delete, plus runc's run and list, and its commands on a container's
+//! cgroup: ps, update, events (exec is in `exec`). Each command rebuilds
+//! its view from the state dir; nothing is left behind when one fails.
 
 use crate::cgroups::Cgroup;
 use crate::error::{err, Context, Error, Result};
@@ -11,6 +12,10 @@ use crate::{hooks, spec, sync};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+/// In the state dir: the bundle's config.json as it was at create (`exec`
+/// reads it; the bundle's may change meanwhile).
+pub const CONFIG_COPY: &str = "config.json";
 
 /// Global options (runc's).
 #[derive(Debug, Clone)]
@@ -168,6 +173,9 @@ pub fn create(g: &Global, o: &CreateOpts, sigmask: libc::sigset_t) -> Result<i32
     parent.close();
 
     saved.pid_start = state::start_time(pid).ok_or_else(|| Error(format!("container process {pid} exited during create")))?;
+    // The config as created, for `exec` (the bundle's may change later).
+    let config = dir.join(CONFIG_COPY);
+    std::fs::copy(bundle.join("config.json"), &config).ctx(|| format!("copy config.json to {}", config.display()))?;
     saved.save(&g.root)?;
     if let Some(p) = &o.pid_file {
         state::write_atomic(p, pid.to_string().as_bytes())?;
@@ -372,4 +380,258 @@ pub fn run(g: &Global, o: &CreateOpts, detach: bool) -> Result<i32> {
     };
     delete(g, &o.id, true)?;
     Ok(code)
+}
+
+/// `ps`: every pid in the container's cgroup (json form), sorted.
+pub fn pids(g: &Global, id: &str) -> Result<Vec<i32>> {
+    Saved::load(&g.root, id)?.cgroup.pids()
+}
+
+/// `ps` table form, as runc: the host's `ps ARGS` (default `-ef`), its
+/// header and the lines whose PID column is one of `pids`.
+pub fn ps_table(pids: &[i32], args: &[String]) -> Result<String> {
+    let default = ["-ef".to_string()];
+    let args = if args.is_empty() { &default[..] } else { args };
+    let out = std::process::Command::new("ps").args(args).output().ctx(|| format!("run ps {}", args.join(" ")))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return err(format!("ps {}: {}{}", args.join(" "), text.trim(), String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or("");
+    let col = header
+        .split_whitespace()
+        .position(|h| h == "PID")
+        .ok_or_else(|| Error(format!("ps {}: no PID column in its output", args.join(" "))))?;
+    let mut s = format!("{header}\n");
+    for line in lines {
+        if line.split_whitespace().nth(col).and_then(|p| p.parse::<i32>().ok()).is_some_and(|p| pids.contains(&p)) {
+            s.push_str(line);
+            s.push('\n');
+        }
+    }
+    Ok(s)
+}
+
+/// runc update's options: `--resources` (a file, or `-` for stdin) holds
+/// LinuxResources JSON; without it the limit flags build one.
+#[derive(Debug, Clone, Default)]
+pub struct UpdateOpts {
+    pub resources: Option<PathBuf>,
+    /// (flag name, value) of the limit flags given.
+    pub flags: Vec<(String, String)>,
+}
+
+/// Docker's units.RAMInBytes: `64m`, `1.5g`, `512k`, `100` (bytes), with an
+/// optional `b`/`ib`, base 1024; `-1` for unlimited.
+pub fn ram_in_bytes(s: &str) -> Result<i64> {
+    if s == "-1" {
+        return Ok(-1);
+    }
+    let bad = || Error(format!("invalid size {s:?}"));
+    let lower = s.trim().to_ascii_lowercase();
+    let t = lower.strip_suffix('b').unwrap_or(&lower);
+    let t = t.strip_suffix('i').unwrap_or(t);
+    let (num, mult) = match t.chars().last() {
+        Some(c @ ('k' | 'm' | 'g' | 't' | 'p')) => {
+            (&t[..t.len() - 1], 1i64 << (10 * (1 + "kmgtp".find(c).unwrap_or(0) as u32)))
+        }
+        _ => (t, 1),
+    };
+    let v: f64 = num.trim().parse().map_err(|_| bad())?;
+    if v.is_nan() || v < 0.0 {
+        return Err(bad());
+    }
+    Ok((v * mult as f64) as i64)
+}
+
+/// The resources `update` applies, from `--resources` or the flags.
+pub fn update_resources(o: &UpdateOpts) -> Result<oci_spec::runtime::LinuxResources> {
+    use serde_json::{json, Value};
+    if let Some(p) = &o.resources {
+        let text = if p.as_os_str() == "-" {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).ctx(|| "read resources from stdin")?;
+            s
+        } else {
+            std::fs::read_to_string(p).ctx(|| format!("read resources {}", p.display()))?
+        };
+        return serde_json::from_str(&text).ctx(|| format!("parse resources {}", p.display()));
+    }
+    let mut r = json!({});
+    for (flag, v) in &o.flags {
+        let int = |v: &str| v.parse::<i64>().map_err(|_| Error(format!("--{flag} {v:?}: not a number")));
+        let uint = |v: &str| v.parse::<u64>().map_err(|_| Error(format!("--{flag} {v:?}: not a number")));
+        let (section, key, value): (&str, &str, Value) = match flag.as_str() {
+            "memory" => ("memory", "limit", ram_in_bytes(v)?.into()),
+            "memory-swap" => ("memory", "swap", ram_in_bytes(v)?.into()),
+            "memory-reservation" => ("memory", "reservation", ram_in_bytes(v)?.into()),
+            "cpu-quota" => ("cpu", "quota", int(v)?.into()),
+            "cpu-period" => ("cpu", "period", uint(v)?.into()),
+            "cpu-share" | "cpu-shares" => ("cpu", "shares", uint(v)?.into()),
+            "cpu-rt-period" => ("cpu", "realtimePeriod", uint(v)?.into()),
+            "cpu-rt-runtime" => ("cpu", "realtimeRuntime", int(v)?.into()),
+            "cpuset-cpus" => ("cpu", "cpus", v.as_str().into()),
+            "cpuset-mems" => ("cpu", "mems", v.as_str().into()),
+            "pids-limit" => ("pids", "limit", int(v)?.into()),
+            "blkio-weight" => ("blockIO", "weight", uint(v)?.into()),
+            "kernel-memory" | "kernel-memory-tcp" => continue, // obsolete, as in runc
+            other => return err(format!("update: unknown flag --{other}")),
+        };
+        r[section][key] = value;
+    }
+    // "unlimited memory" needs unlimited swap too (runc's fix-up).
+    if r["memory"]["limit"] == -1 && r["memory"]["swap"].is_null() {
+        r["memory"]["swap"] = (-1).into();
+    }
+    serde_json::from_str(&r.to_string()).ctx(|| "resources from the update flags")
+}
+
+/// `update`: new limits for a created, running or paused container.
+pub fn update(g: &Global, id: &str, o: &UpdateOpts) -> Result<()> {
+    let saved = Saved::load(&g.root, id)?;
+    if saved.status(&g.root) == Status::Stopped {
+        return err(format!("cannot update container {id}: it is not running"));
+    }
+    let r = update_resources(o)?;
+    saved.cgroup.update(&r)
+}
+
+/// Go's time.ParseDuration for what `--interval` takes: `5s`, `1m30s`, `250ms`, `1.5s`.
+pub fn parse_duration(s: &str) -> Result<Duration> {
+    let bad = || Error(format!("invalid duration {s:?}"));
+    let mut total = 0f64;
+    let mut rest = s.trim();
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    if rest == "0" {
+        return Ok(Duration::ZERO);
+    }
+    while !rest.is_empty() {
+        let n = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(bad)?;
+        let v: f64 = rest[..n].parse().map_err(|_| bad())?;
+        rest = &rest[n..];
+        let u = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit = match &rest[..u] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(bad()),
+        };
+        total += v * unit;
+        rest = &rest[u..];
+    }
+    Ok(Duration::from_secs_f64(total))
+}
+
+/// The container's OOM kill count (memory.oom_control / memory.events).
+fn oom_kills(c: &Cgroup) -> u64 {
+    let v1 = c.hierarchies.iter().find(|h| h.name.split(',').any(|n| n == "memory"));
+    let file = match v1 {
+        Some(h) => h.dir.join("memory.oom_control"),
+        None => match c.hierarchies.iter().find(|h| h.name == crate::cgroups::UNIFIED) {
+            Some(h) => h.dir.join("memory.events"),
+            None => return 0,
+        },
+    };
+    std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("oom_kill "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// `events [--stats] [--interval D] ID`: one stats event, or a stream of
+/// stats events every `interval` (and `oom` events, checked as often)
+/// until the container stops. Each event is a JSON line on stdout.
+pub fn events(g: &Global, id: &str, once: bool, interval: Duration) -> Result<()> {
+    use std::io::Write;
+    let saved = Saved::load(&g.root, id)?;
+    let event = |typ: &str, data: Option<serde_json::Value>| {
+        let mut e = serde_json::json!({"type": typ, "id": id});
+        if let Some(d) = data {
+            e["data"] = d;
+        }
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{e}").and_then(|()| out.flush())
+    };
+    if saved.status(&g.root) == Status::Stopped {
+        return err(format!("container {id} is not running"));
+    }
+    if once {
+        let s = saved.cgroup.stats()?;
+        return event("stats", Some(s.runc_json())).ctx(|| "write to stdout");
+    }
+    if interval.is_zero() {
+        return err("--interval must be more than 0");
+    }
+    let mut ooms = oom_kills(&saved.cgroup);
+    loop {
+        let next = Instant::now() + interval;
+        while Instant::now() < next {
+            if !state::alive(saved.pid, saved.pid_start) {
+                return Ok(());
+            }
+            std::thread::sleep((next - Instant::now()).min(Duration::from_millis(100)));
+        }
+        let now = oom_kills(&saved.cgroup);
+        if now > ooms {
+            ooms = now;
+            event("oom", None).ctx(|| "write to stdout")?;
+        }
+        match saved.cgroup.stats() {
+            Ok(s) => event("stats", Some(s.runc_json())).ctx(|| "write to stdout")?,
+            Err(e) if !state::alive(saved.pid, saved.pid_start) => {
+                let _ = e;
+                return Ok(());
+            }
+            Err(e) => crate::logging::error(&e.0),
+        }
+    }
+}
+
+#[cfg(test)]
+mod update_tests {
+    use super::*;
+
+    #[test]
+    fn sizes_as_docker_reads_them() {
+        assert_eq!(ram_in_bytes("64m").unwrap(), 64 << 20);
+        assert_eq!(ram_in_bytes("1.5g").unwrap(), 3 << 29);
+        assert_eq!(ram_in_bytes("512KiB").unwrap(), 512 << 10);
+        assert_eq!(ram_in_bytes("100").unwrap(), 100);
+        assert_eq!(ram_in_bytes("-1").unwrap(), -1);
+        assert!(ram_in_bytes("lots").is_err() && ram_in_bytes("-5m").is_err());
+    }
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(parse_duration("5s").unwrap(), Duration::from_secs(5));
+        assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert!(parse_duration("5").is_err() && parse_duration("5x").is_err() && parse_duration("").is_err());
+    }
+
+    #[test]
+    fn flags_become_resources() {
+        let flags = [("memory", "32m"), ("cpu-share", "512"), ("cpuset-cpus", "0"), ("pids-limit", "9"), ("blkio-weight", "300")];
+        let o = UpdateOpts { resources: None, flags: flags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect() };
+        let r = update_resources(&o).unwrap();
+        assert_eq!(r.memory().as_ref().unwrap().limit(), Some(32 << 20));
+        assert_eq!(r.memory().as_ref().unwrap().swap(), None);
+        assert_eq!(r.cpu().as_ref().unwrap().shares(), Some(512));
+        assert_eq!(r.cpu().as_ref().unwrap().cpus().as_deref(), Some("0"));
+        assert_eq!(r.pids().as_ref().unwrap().limit(), 9);
+        assert_eq!(r.block_io().as_ref().unwrap().weight(), Some(300));
+        let o = UpdateOpts { resources: None, flags: vec![("memory".into(), "-1".into())] };
+        assert_eq!(update_resources(&o).unwrap().memory().as_ref().unwrap().swap(), Some(-1));
+        let o = UpdateOpts { resources: None, flags: vec![("cpu-quota".into(), "x".into())] };
+        assert!(update_resources(&o).unwrap_err().0.contains("--cpu-quota"));
+    }
 }

@@ -1,8 +1,9 @@
 //! `runtime`: runc's command line (Go-flag style: `--flag value`,
 //! `--flag=value`, single dash too), calling the library for each command.
 
-use skiff_runtime::container::{self, CreateOpts, Global};
+use skiff_runtime::container::{self, CreateOpts, Global, UpdateOpts};
 use skiff_runtime::error::{err, Error, Result};
+use skiff_runtime::exec::{self, ExecOpts};
 use skiff_runtime::{features, logging, spec, state};
 use std::path::PathBuf;
 
@@ -19,6 +20,12 @@ commands:
   delete [--force] ID
   list [--format table|json] [-q]
   pause ID | resume ID
+  exec [--process P.json] [-t --console-socket S] [-d] [--pid-file F] [--env K=V] [--cwd D]
+       [--user UID[:GID]] [--additional-gids G] [--cap C] [--no-new-privs] [--preserve-fds N] ID [ARGS...]
+  ps [--format table|json] ID [PS ARGS...]
+  update [--resources R.json|-] [--memory N] [--memory-swap N] [--memory-reservation N] [--cpu-quota N]
+         [--cpu-period N] [--cpu-share N] [--cpuset-cpus S] [--cpuset-mems S] [--pids-limit N] [--blkio-weight N] ID
+  events [--stats] [--interval 5s] ID
   features                              supported features JSON
   --version";
 
@@ -26,7 +33,17 @@ commands:
 const VALUED: &[&str] = &[
     "root", "log", "log-format", "criu", "rootless", "bundle", "b", "console-socket", "pid-file",
     "preserve-fds", "format", "f", "process", "p", "cwd", "env", "e", "user", "u", "additional-gids",
-    "g", "cap", "c", "apparmor", "process-label", "interval", "resources", "r",
+    "g", "cap", "c", "apparmor", "process-label", "interval", "resources", "r", "memory", "memory-swap",
+    "memory-reservation", "kernel-memory", "kernel-memory-tcp", "cpu-quota", "cpu-period", "cpu-share", "cpu-shares",
+    "cpu-rt-period", "cpu-rt-runtime", "cpuset-cpus", "cpuset-mems", "pids-limit", "blkio-weight", "l3-cache-schema",
+    "mem-bw-schema",
+];
+
+/// runc update's limit flags (see container::update_resources).
+const UPDATE_FLAGS: &[&str] = &[
+    "memory", "memory-swap", "memory-reservation", "kernel-memory", "kernel-memory-tcp", "cpu-quota", "cpu-period",
+    "cpu-share", "cpu-shares", "cpu-rt-period", "cpu-rt-runtime", "cpuset-cpus", "cpuset-mems", "pids-limit",
+    "blkio-weight",
 ];
 
 /// One parsed command line segment: flags and positional arguments.
@@ -39,6 +56,11 @@ struct Parsed {
 impl Parsed {
     fn get(&self, names: &[&str]) -> Option<&str> {
         self.flags.iter().rev().find(|(k, _)| names.contains(&k.as_str())).map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of a repeatable flag, in order.
+    fn all(&self, names: &[&str]) -> Vec<String> {
+        self.flags.iter().filter(|(k, _)| names.contains(&k.as_str())).map(|(_, v)| v.clone()).collect()
     }
 
     fn on(&self, names: &[&str]) -> bool {
@@ -54,8 +76,9 @@ impl Parsed {
 }
 
 /// Parses flags until the first positional when `stop_at_positional`
-/// (global options), else flags anywhere until `--`.
-fn parse(args: &[String], stop_at_positional: bool) -> Result<(Parsed, usize)> {
+/// (global options), else flags anywhere until `--`. `-f` is `--force`
+/// (a boolean) for `delete`, `--format` elsewhere.
+fn parse(args: &[String], stop_at_positional: bool, cmd: &str) -> Result<(Parsed, usize)> {
     let mut p = Parsed::default();
     let mut i = 0;
     while i < args.len() {
@@ -72,7 +95,7 @@ fn parse(args: &[String], stop_at_positional: bool) -> Result<(Parsed, usize)> {
             };
             let v = match v {
                 Some(v) => v,
-                None if VALUED.contains(&k.as_str()) => {
+                None if VALUED.contains(&k.as_str()) && !(k == "f" && cmd == "delete") => {
                     i += 1;
                     args.get(i).cloned().ok_or_else(|| Error(format!("flag needs an argument: {a}")))?
                 }
@@ -124,8 +147,36 @@ fn create_opts(p: &Parsed, cmd: &str) -> Result<CreateOpts> {
     })
 }
 
+fn exec_opts(p: &Parsed, cmd: &str) -> Result<ExecOpts> {
+    let mut args = p.args.get(1..).unwrap_or_default().to_vec();
+    if args.first().is_some_and(|a| a == "--") {
+        args.remove(0);
+    }
+    Ok(ExecOpts {
+        id: p.id(cmd)?.to_string(),
+        process: p.get(&["process", "p"]).map(PathBuf::from),
+        args,
+        tty: p.on(&["tty", "t"]),
+        console_socket: p.get(&["console-socket"]).map(PathBuf::from),
+        detach: p.on(&["detach", "d"]),
+        pid_file: p.get(&["pid-file"]).map(PathBuf::from),
+        env: p.all(&["env", "e"]),
+        cwd: p.get(&["cwd"]).map(str::to_string),
+        user: p.get(&["user", "u"]).map(str::to_string),
+        additional_gids: p.all(&["additional-gids", "g"]),
+        caps: p.all(&["cap", "c"]),
+        no_new_privs: p.get(&["no-new-privs"]).map(|v| v != "false"),
+        preserve_fds: match p.get(&["preserve-fds"]) {
+            None => 0,
+            Some(n) => n.parse().map_err(|_| Error(format!("--preserve-fds {n:?} is not a number")))?,
+        },
+        process_label: p.get(&["process-label"]).map(str::to_string),
+        apparmor: p.get(&["apparmor"]).map(str::to_string),
+    })
+}
+
 fn real_main(args: &[String]) -> Result<i32> {
-    let (global, at) = parse(args, true)?;
+    let (global, at) = parse(args, true, "")?;
     if global.on(&["version", "v"]) {
         println!("runtime (skiff) version {}\nspec: 1.2.0", env!("CARGO_PKG_VERSION"));
         return Ok(0);
@@ -147,7 +198,14 @@ fn real_main(args: &[String]) -> Result<i32> {
         eprintln!("{USAGE}");
         return Ok(1);
     };
-    let (p, _) = parse(&args[at + 1..], false)?;
+    // exec and ps stop at the ID: what follows is the command and ps's arguments.
+    let p = if cmd == "exec" || cmd == "ps" {
+        let (mut p, n) = parse(&args[at + 1..], true, cmd)?;
+        p.args.extend(args[at + 1 + n..].iter().cloned());
+        p
+    } else {
+        parse(&args[at + 1..], false, cmd)?.0
+    };
     match cmd.as_str() {
         "version" | "--version" => {
             println!("runtime (skiff) version {}\nspec: 1.2.0", env!("CARGO_PKG_VERSION"));
@@ -180,7 +238,34 @@ fn real_main(args: &[String]) -> Result<i32> {
             saved.cgroup.freeze(cmd == "pause")?;
         }
         "features" => println!("{}", features::json()),
-        "exec" | "ps" | "update" | "events" | "checkpoint" | "restore" => {
+        "exec" => {
+            let o = exec_opts(&p, cmd)?;
+            // runc's exit status for an exec that could not start.
+            return Ok(exec::exec(&g, &o).unwrap_or_else(|e| {
+                logging::error(&format!("exec failed: {e}"));
+                255
+            }));
+        }
+        "ps" => {
+            let pids = container::pids(&g, p.id(cmd)?)?;
+            match p.get(&["format", "f"]).unwrap_or("table") {
+                "json" => println!("{}", serde_json::to_string(&pids).unwrap_or_else(|_| "[]".into())),
+                "table" => print!("{}", container::ps_table(&pids, &p.args[1..])?),
+                f => return err(format!("invalid format {f:?} (table or json)")),
+            }
+        }
+        "update" => {
+            let o = UpdateOpts {
+                resources: p.get(&["resources", "r"]).map(PathBuf::from),
+                flags: p.flags.iter().filter(|(k, _)| UPDATE_FLAGS.contains(&k.as_str())).cloned().collect(),
+            };
+            container::update(&g, p.id(cmd)?, &o)?;
+        }
+        "events" => {
+            let interval = container::parse_duration(p.get(&["interval"]).unwrap_or("5s"))?;
+            container::events(&g, p.id(cmd)?, p.on(&["stats"]), interval)?;
+        }
+        "checkpoint" | "restore" => {
             return err(format!("\"{cmd}\" is not implemented yet in skiff runtime"));
         }
         other => return err(format!("unknown command {other:?}\n{USAGE}")),

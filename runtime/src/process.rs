@@ -48,7 +48,7 @@ pub fn run(init: Init) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-enum Never {}
+pub(crate) enum Never {}
 
 fn setup_and_exec(init: &Init) -> Result<Never> {
     let spec = init.spec;
@@ -111,14 +111,14 @@ fn setup_and_exec(init: &Init) -> Result<Never> {
         hooks::run_all("createContainer", h.create_container(), &state)?;
     }
     rootfs::pivot(&init.rootfs, init.no_pivot)?;
-    rootfs::finish(spec)?;
-
+    // Before readonlyPaths make /proc/sys read-only (runc's order).
     if let Some(sysctl) = linux.and_then(|l| l.sysctl().as_ref()) {
         for (k, v) in sysctl {
             let p = Path::new("/proc/sys").join(k.replace('.', "/"));
             std::fs::write(&p, v).ctx(|| format!("sysctl {k}={v}"))?;
         }
     }
+    rootfs::finish(spec)?;
     if process.terminal().unwrap_or(false) {
         let Some(sock) = init.console else {
             return err("process.terminal is true but no --console-socket was given");
@@ -153,6 +153,8 @@ fn setup_and_exec(init: &Init) -> Result<Never> {
     std::fs::create_dir_all(cwd).ok();
     nix::unistd::chdir(cwd.as_path()).ctx(|| format!("chdir to cwd {}", cwd.display()))?;
 
+    let mut seccomp = crate::seccomp::Pending::from_spec(spec)?;
+    seccomp.install_if_privileged()?;
     set_user_and_caps(spec)?;
 
     let args = process.args().clone().unwrap_or_default();
@@ -178,12 +180,13 @@ fn setup_and_exec(init: &Init) -> Result<Never> {
         hooks::run_all("startContainer", h.start_container(), &state)?;
     }
     close_inherited_fds(3 + init.preserve_fds)?;
+    seccomp.install()?;
     exec(&exe, &args, &env)
 }
 
 /// No host fd reaches the program: everything from `first` up is marked
 /// close-on-exec (the caller's stray fds, anything the runtime opened).
-fn close_inherited_fds(first: u32) -> Result<()> {
+pub(crate) fn close_inherited_fds(first: u32) -> Result<()> {
     const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
     // SAFETY: close_range only changes fd flags.
     let r = unsafe { libc::syscall(libc::SYS_close_range, first, libc::c_uint::MAX, CLOSE_RANGE_CLOEXEC) };
@@ -204,7 +207,7 @@ fn close_inherited_fds(first: u32) -> Result<()> {
     Ok(())
 }
 
-fn set_user_and_caps(spec: &Spec) -> Result<()> {
+pub(crate) fn set_user_and_caps(spec: &Spec) -> Result<()> {
     let process = spec.process().as_ref().ok_or_else(|| Error("no process".into()))?;
     let user = process.user();
     let last = capabilities::last_cap();
@@ -281,7 +284,11 @@ pub fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf> {
     err(format!("exec: {arg0:?}: executable file not found in $PATH"))
 }
 
-fn exec(exe: &Path, args: &[String], env: &[String]) -> Result<Never> {
+pub(crate) fn exec(exe: &Path, args: &[String], env: &[String]) -> Result<Never> {
+    // Rust's runtime ignores SIGPIPE, and an ignored signal stays ignored
+    // across exec: give the program the default, as runc does.
+    // SAFETY: resetting a disposition; no handler involved.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cstr = |s: &str| CString::new(s).map_err(|_| Error(format!("{s:?} contains a NUL byte")));
     let exe_c = CString::new(exe.as_os_str().as_encoded_bytes()).map_err(|_| Error("exe path has a NUL byte".into()))?;
     let argv: Vec<CString> = args.iter().map(|a| cstr(a)).collect::<Result<_>>()?;

@@ -10,7 +10,10 @@ use std::path::{Path, PathBuf};
 pub fn load(bundle: &Path) -> Result<Spec> {
     let path = bundle.join("config.json");
     let text = std::fs::read_to_string(&path).ctx(|| format!("read {}", path.display()))?;
-    let spec: Spec = serde_json::from_str(&text).ctx(|| format!("parse {}", path.display()))?;
+    let mut value: serde_json::Value = serde_json::from_str(&text).ctx(|| format!("parse {}", path.display()))?;
+    // Seccomp names newer than oci-spec 0.6.7 knows (SCMP_ACT_KILL_THREAD, arches).
+    crate::seccomp::compat(&mut value);
+    let spec: Spec = serde_json::from_value(value).ctx(|| format!("parse {}", path.display()))?;
     let version = spec.version();
     if !version.starts_with("1.") {
         return err(format!("{}: unsupported ociVersion {version:?} (1.x supported)", path.display()));
