@@ -5,6 +5,7 @@
 
 pub mod capabilities;
 pub mod cgroups;
+pub mod cloned_binary;
 pub mod console;
 pub mod container;
 pub mod error;

@@ -199,6 +199,10 @@ fn real_main(args: &[String]) -> Result<i32> {
         return Ok(1);
     };
     // exec and ps stop at the ID: what follows is the command and ps's arguments.
+    // Commands that put a process inside a container run from a sealed copy.
+    if matches!(cmd.as_str(), "create" | "run" | "exec") && !skiff_runtime::cloned_binary::is_cloned() {
+        skiff_runtime::cloned_binary::reexec()?;
+    }
     let p = if cmd == "exec" || cmd == "ps" {
         let (mut p, n) = parse(&args[at + 1..], true, cmd)?;
         p.args.extend(args[at + 1 + n..].iter().cloned());

@@ -332,3 +332,45 @@ fn log_file_in_json_names_the_error() {
     assert!(v["msg"].as_str().unwrap().contains("nope"), "{line}");
     assert!(v["time"].as_str().is_some());
 }
+
+/// CVE-2019-5736 class: what runs in the container before exec is a sealed
+/// memfd copy of the runtime, never the host binary.
+#[test]
+fn container_process_runs_from_a_sealed_copy() {
+    let mut b = Bundle::new("sealed");
+    b.args(&["sleep", "30"]);
+    let out = b.create();
+    assert!(out.status.success(), "create: {}", text(&out.stderr));
+    let pid = b.state().unwrap()["pid"].as_i64().unwrap();
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
+    assert!(exe.to_string_lossy().starts_with("/memfd:skiff-runtime"), "container process runs {exe:?}");
+    // The seals hold: the copy cannot be written.
+    let w = std::fs::OpenOptions::new().write(true).open(format!("/proc/{pid}/exe"));
+    assert!(w.is_err(), "the runtime's copy is writable");
+}
+
+/// CVE-2024-21626 class: no fd of the runtime's caller (here a host
+/// directory on fd 7) reaches the container's program.
+#[test]
+fn no_host_fd_reaches_the_container() {
+    use std::os::unix::process::CommandExt;
+    let mut b = Bundle::new("fds");
+    b.args(&["ls", "/proc/self/fd"]);
+    let bundle = b.path().to_string_lossy().into_owned();
+    let mut c = b.cmd(&["run", "--bundle", &bundle, &b.id]);
+    // SAFETY: open/dup2 between fork and exec.
+    unsafe {
+        c.pre_exec(|| {
+            let fd = libc::open(c"/sys/fs/cgroup".as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY);
+            if fd >= 0 && fd != 7 {
+                libc::dup2(fd, 7);
+            }
+            Ok(())
+        });
+    }
+    let out = skiff_tests::run(&mut c, Duration::from_secs(60));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let fds: Vec<String> = text(&out.stdout).split_whitespace().map(String::from).collect();
+    // 0-2 and the directory fd ls itself opened.
+    assert_eq!(fds, ["0", "1", "2", "3"], "fds seen in the container");
+}
