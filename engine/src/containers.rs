@@ -20,13 +20,15 @@ use std::time::{Duration, Instant};
 pub struct Env {
     pub root: PathBuf,
     pub bin_dir: PathBuf,
+    /// The global network flags (`--bridge`, `--subnet`, `--iptables`).
+    pub net: network::Flags,
 }
 
 impl Env {
     pub fn new(root: PathBuf) -> Result<Env> {
         let exe = std::env::current_exe().ctx(|| "find the engine binary")?;
         let bin_dir = exe.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("/usr/local/bin"));
-        Ok(Env { root, bin_dir })
+        Ok(Env { root, bin_dir, net: network::Flags::default() })
     }
 
     pub fn peer(&self, name: &str) -> PathBuf {
@@ -88,7 +90,7 @@ impl From<Error> for Failed {
 }
 
 fn volume_dir(root: &Path, name: &str) -> PathBuf {
-    root.join("volumes").join(name).join("_data")
+    crate::volumes::dir(root, name).join("_data")
 }
 
 fn parse_volume(root: &Path, spec: &str) -> Result<Mount> {
@@ -169,9 +171,9 @@ pub fn create(env: &Env, o: &RunOpts) -> Result<Record> {
     if o.rm && policy != skiff_shim::restart::Policy::No {
         return err("Conflicting options: --restart and --rm");
     }
-    let network = if o.network.is_empty() { "bridge".to_string() } else { o.network.clone() };
-    if !["bridge", "none", "host"].contains(&network.as_str()) {
-        return err(format!("network {network} not found (bridge, none and host are supported)"));
+    let network = network::mode(&env.root, &o.network)?;
+    if network.starts_with("container:") && !ports.is_empty() {
+        return err("conflicting options: port publishing and the container type network mode");
     }
     if network == "host" && !ports.is_empty() {
         eprintln!("WARNING: Published ports are discarded when using host network mode");
@@ -225,8 +227,7 @@ pub fn create(env: &Env, o: &RunOpts) -> Result<Record> {
     let made = (|| -> Result<()> {
         rootfs::mount(&dir, &image.layers)?;
         let rootfs_dir = dir.join("rootfs");
-        let netns = if rec.network == "host" { None } else { Some(network::create_netns(&dir)?) };
-        network::write_etc(&dir, &hostname)?;
+        let netns = network::prepare(&env.root, &env.net, &dir, &rec)?;
         let (uid, gid) = oci::user(&rec.user, &rootfs_dir)?;
         let init_path = o.init_path.clone().unwrap_or_else(|| env.peer("init"));
         if rec.init && !init_path.is_file() {
@@ -530,9 +531,8 @@ fn wait_shim_gone(env: &Env, rec: &Record, limit: Duration) -> Result<()> {
     }
 }
 
-/// Unmounts and deletes what the container owns on disk.
-fn remove_files(env: &Env, rec: &Record) -> Result<()> {
-    let dir = record::dir(&env.root, &rec.id);
+/// `runtime delete --force`: the runtime's record of the container goes.
+fn runtime_delete(env: &Env, rec: &Record) {
     let _ = std::process::Command::new(&rec.runtime)
         .arg("--root")
         .arg(env.runtime_root())
@@ -540,7 +540,14 @@ fn remove_files(env: &Env, rec: &Record) -> Result<()> {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .status();
+}
+
+/// Unmounts and deletes what the container owns on disk.
+fn remove_files(env: &Env, rec: &Record) -> Result<()> {
+    let dir = record::dir(&env.root, &rec.id);
+    runtime_delete(env, rec);
     rootfs::unmount(&dir)?;
+    network::teardown(&env.root, &dir, rec)?;
     network::remove_netns(&dir)?;
     std::fs::remove_dir_all(&dir).ctx(|| format!("remove {}", dir.display()))
 }
@@ -568,7 +575,9 @@ fn remove(env: &Env, rec: &Record, force: bool) -> Result<()> {
 /// `rm [-f]`.
 pub fn rm(env: &Env, reference: &str, force: bool) -> Result<()> {
     let rec = record::find(&env.root, reference)?;
-    remove(env, &rec, force)
+    remove(env, &rec, force)?;
+    let _ = network::repair(&env.root);
+    Ok(())
 }
 
 /// `wait`: blocks until exit and returns the code.
@@ -625,6 +634,8 @@ fn ports_text(ports: &[Port]) -> String {
 
 /// `ps [-a] [-q] [--format json]`.
 pub fn ps(env: &Env, all: bool, quiet: bool, json: bool) -> Result<()> {
+    // Addresses and veths left by an engine killed mid-run/rm.
+    let _ = network::repair(&env.root);
     let mut rows = Vec::new();
     for rec in record::list(&env.root)? {
         let (st, state) = status(env, &rec);
@@ -800,7 +811,7 @@ pub fn inspect(env: &Env, references: &[String]) -> std::result::Result<(), Fail
                 "NetworkMode": rec.network, "RestartPolicy": {"Name": rec.restart}, "AutoRemove": rec.auto_remove,
                 "Init": rec.init, "Runtime": rec.runtime,
             },
-            "NetworkSettings": {"Ports": ports, "SandboxKey": if rec.network == "host" { String::new() } else { dir.join("netns").display().to_string() }},
+            "NetworkSettings": network::settings(&env.root, &rec, ports.into()),
             "Mounts": rec.mounts.iter().map(|m| serde_json::json!({"Type": m.kind, "Source": m.source, "Destination": m.destination, "RW": !m.read_only})).collect::<Vec<_>>(),
             "LogPath": dir.join(protocol::LOG_FILE),
         }));
@@ -839,8 +850,11 @@ pub fn pause(env: &Env, reference: &str, on: bool) -> Result<()> {
     Ok(())
 }
 
-/// `exec [-d] [-e] [-u] [-w] ID CMD...` through the runtime (no tty).
-pub fn exec(env: &Env, reference: &str, detach: bool, envs: &[String], user: Option<&str>, workdir: Option<&str>, cmd: &[String]) -> std::result::Result<i32, Failed> {
+/// `exec [-d] [-i] [-t] [-e] [-u] [-w] ID CMD...` through the runtime; with
+/// `-t` the process gets a pty whose master comes back to us over a console
+/// socket, and our terminal is put in raw mode and bridged to it.
+#[allow(clippy::too_many_arguments)]
+pub fn exec(env: &Env, reference: &str, detach: bool, tty: bool, envs: &[String], user: Option<&str>, workdir: Option<&str>, cmd: &[String]) -> std::result::Result<i32, Failed> {
     let rec = record::find(&env.root, reference)?;
     if status(env, &rec).0 != "running" {
         return Err(Failed { code: 1, msg: format!("Error response: Container {} is not running", rec.id) });
@@ -860,7 +874,192 @@ pub fn exec(env: &Env, reference: &str, detach: bool, envs: &[String], user: Opt
     if let Some(w) = workdir {
         c.args(["--cwd", w]);
     }
+    let console = if tty {
+        let dir = record::dir(&env.root, &rec.id);
+        let path = dir.join(format!("exec-{}.sock", std::process::id()));
+        let short = skiff_shim::sockpath::usable(&path).ctx(|| "console socket path")?;
+        let _ = std::fs::remove_file(&path);
+        let l = std::os::unix::net::UnixListener::bind(&short.path).ctx(|| format!("bind {}", path.display()))?;
+        c.args(["--tty", "--console-socket"]).arg(&path);
+        Some((l, path, short))
+    } else {
+        None
+    };
     c.arg(&rec.id).args(cmd);
-    let st = c.status().ctx(|| format!("run {}", rec.runtime.display()))?;
+    let mut child = c.spawn().ctx(|| format!("run {}", rec.runtime.display()))?;
+    if let Some((l, path, _short)) = console {
+        let got = crate::terminal::receive_pty(&l);
+        let _ = std::fs::remove_file(&path);
+        match got {
+            Ok(master) => crate::terminal::bridge(master),
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(e.into());
+            }
+        }
+    }
+    let st = child.wait().ctx(|| format!("wait for {}", rec.runtime.display()))?;
     Ok(st.code().unwrap_or(125))
+}
+
+/// Pids in the container's cgroup (any v1 hierarchy, or the unified one).
+fn container_pids(rec: &Record) -> Vec<i32> {
+    for h in ["pids", "memory", "cpu", "unified", "systemd"] {
+        let p = PathBuf::from("/sys/fs/cgroup").join(h).join("skiff").join(&rec.id).join("cgroup.procs");
+        if let Ok(t) = std::fs::read_to_string(&p) {
+            return t.lines().filter_map(|l| l.trim().parse().ok()).collect();
+        }
+    }
+    Vec::new()
+}
+
+/// `top ID`: the container's processes (UID PID PPID CMD), from /proc.
+pub fn top(env: &Env, reference: &str) -> Result<()> {
+    let rec = record::find(&env.root, reference)?;
+    if status(env, &rec).0 != "running" {
+        return err(format!("Error response: Container {} is not running", rec.id));
+    }
+    println!("{:<8} {:<8} {:<8} CMD", "UID", "PID", "PPID");
+    for pid in container_pids(&rec) {
+        let st = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let field = |k: &str| st.lines().find_map(|l| l.strip_prefix(k)).and_then(|v| v.split_whitespace().next()).unwrap_or("?").to_string();
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        println!("{:<8} {:<8} {:<8} {}", field("Uid:"), pid, field("PPid:"), cmd.trim());
+    }
+    Ok(())
+}
+
+/// `stats --no-stream`: memory, cpu and pids of running containers.
+pub fn stats(env: &Env, references: &[String]) -> Result<()> {
+    let recs = if references.is_empty() {
+        record::list(&env.root)?
+    } else {
+        references.iter().map(|r| record::find(&env.root, r)).collect::<Result<Vec<_>>>()?
+    };
+    let mut table = vec![["CONTAINER ID", "NAME", "CPU TIME", "MEM USAGE / LIMIT", "PIDS"].map(String::from)];
+    for rec in recs {
+        let Some(mut c) = client(env, &rec) else { continue };
+        let Ok(s) = c.stats() else { continue };
+        let mib = |b: Option<u64>| b.map(|b| format!("{:.1}MiB", b as f64 / 1048576.0)).unwrap_or_else(|| "-".into());
+        let limit = s.memory_limit.filter(|l| *l < 1 << 60).map(|l| mib(Some(l))).unwrap_or_else(|| "unlimited".into());
+        table.push([
+            rec.short_id().to_string(),
+            rec.name.clone(),
+            s.cpu_usage_ns.map(|n| format!("{:.2}s", n as f64 / 1e9)).unwrap_or_else(|| "-".into()),
+            format!("{} / {limit}", mib(s.memory_usage)),
+            s.pids_current.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    print!("{}", crate::commands::images::tabulate(&table));
+    Ok(())
+}
+
+/// `container prune`: removes every container that is not running.
+pub fn prune(env: &Env) -> Result<()> {
+    for rec in record::list(&env.root)? {
+        let (st, _) = status(env, &rec);
+        if st == "exited" || st == "created" && client(env, &rec).is_none() {
+            remove(env, &rec, false)?;
+            println!("{}", rec.id);
+        }
+    }
+    Ok(())
+}
+
+/// `restore`: after a reboot, starts again the containers whose restart
+/// policy says so (always; unless-stopped and on-failure unless stopped by
+/// the user), and unmounts what a crash left of the others.
+pub fn restore(env: &Env) -> Result<()> {
+    for rec in record::list(&env.root)? {
+        if client(env, &rec).is_some_and(|mut c| c.state().is_ok()) {
+            continue; // its shim survived
+        }
+        let dir = record::dir(&env.root, &rec.id);
+        let exit = protocol::read_exit(&dir);
+        let stopped_by_user = std::fs::read_to_string(dir.join("shim.log")).is_ok_and(|l| l.contains("stop requested"));
+        let wanted = match rec.restart.as_str() {
+            "always" => true,
+            "unless-stopped" => !stopped_by_user,
+            r if r.starts_with("on-failure") => exit.as_ref().is_none_or(|e| e.code != 0) && !stopped_by_user,
+            _ => false,
+        };
+        if !wanted {
+            continue;
+        }
+        // A reboot lost the overlay mount and the netns: make them again.
+        let store = Store::open(&env.root)?;
+        let image = store.resolve(&rec.image_id).or_else(|_| store.resolve(&rec.image))?;
+        // The runtime still knows the dead container (its shim died before
+        // `runtime delete`): forget it, so create can use the id again.
+        runtime_delete(env, &rec);
+        rootfs::unmount(&dir)?;
+        if !dir.join("rootfs").join("bin").exists() && !dir.join("rootfs.copy").exists() {
+            rootfs::mount(&dir, &image.layers)?;
+        }
+        if rec.network != "host" && !netns_alive(&dir) {
+            network::recreate(&env.root, &env.net, &dir, &rec)?;
+        }
+        match launch(env, &rec, false) {
+            Ok(_) => println!("{}", rec.name),
+            Err(f) => eprintln!("engine: restore {}: {}", rec.name, f.msg),
+        }
+    }
+    Ok(())
+}
+
+/// True when `<dir>/netns` is still a bind mount of a namespace.
+fn netns_alive(dir: &Path) -> bool {
+    let p = dir.join("netns").display().to_string();
+    std::fs::read_to_string("/proc/self/mountinfo").is_ok_and(|m| m.lines().any(|l| l.split(' ').nth(4) == Some(p.as_str())))
+}
+
+/// `cp SRC DST`: one side `CONTAINER:PATH`, copied through the container's
+/// rootfs mount on the host (files and directories, modes kept).
+pub fn cp(env: &Env, src: &str, dst: &str) -> Result<()> {
+    let split = |s: &str| -> Result<Option<(PathBuf, String)>> {
+        match s.split_once(':') {
+            Some((c, p)) if !c.contains('/') => {
+                let rec = record::find(&env.root, c)?;
+                Ok(Some((record::dir(&env.root, &rec.id).join("rootfs"), p.to_string())))
+            }
+            _ => Ok(None),
+        }
+    };
+    let inside = |root: &Path, p: &str| -> Result<PathBuf> {
+        let rel = Path::new(p).strip_prefix("/").unwrap_or(Path::new(p));
+        if rel.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+            return err(format!("cp: {p:?} must not contain '..'"));
+        }
+        Ok(root.join(rel))
+    };
+    let (from, to) = match (split(src)?, split(dst)?) {
+        (Some((r, p)), None) => (inside(&r, &p)?, PathBuf::from(dst)),
+        (None, Some((r, p))) => (PathBuf::from(src), inside(&r, &p)?),
+        _ => return err("cp: exactly one of SRC and DST must be CONTAINER:PATH"),
+    };
+    if std::fs::symlink_metadata(&from).is_err() {
+        return err(format!("cp: {src}: no such file or directory"));
+    }
+    let to = if to.is_dir() { to.join(from.file_name().unwrap_or_default()) } else { to };
+    copy_path(&from, &to)
+}
+
+fn copy_path(from: &Path, to: &Path) -> Result<()> {
+    let meta = std::fs::symlink_metadata(from).ctx(|| format!("stat {}", from.display()))?;
+    if meta.is_dir() {
+        std::fs::create_dir_all(to).ctx(|| format!("create {}", to.display()))?;
+        for e in std::fs::read_dir(from).ctx(|| format!("read {}", from.display()))?.flatten() {
+            copy_path(&e.path(), &to.join(e.file_name()))?;
+        }
+    } else if meta.file_type().is_symlink() {
+        let t = std::fs::read_link(from).ctx(|| format!("readlink {}", from.display()))?;
+        let _ = std::fs::remove_file(to);
+        std::os::unix::fs::symlink(t, to).ctx(|| format!("symlink {}", to.display()))?;
+        return Ok(());
+    } else {
+        std::fs::copy(from, to).ctx(|| format!("copy {} to {}", from.display(), to.display()))?;
+    }
+    std::fs::set_permissions(to, meta.permissions()).ctx(|| format!("chmod {}", to.display()))
 }

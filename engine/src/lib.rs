@@ -10,4 +10,5 @@ pub mod oci;
 pub mod record;
 pub mod rootfs;
 pub mod terminal;
+pub mod volumes;
 pub mod commands;

@@ -9,11 +9,13 @@ use skiff_engine::images::Store;
 use skiff_engine::oci;
 use std::path::PathBuf;
 
-const USAGE: &str = "Usage: engine [--root DIR] COMMAND
+const USAGE: &str = "Usage: engine [--root DIR] [--bridge NAME] [--subnet CIDR] [--iptables=false] COMMAND
 
 A daemonless Docker-compatible engine for small Linux hosts (skiff).
 
-Containers: run create start stop kill restart rm ps logs wait inspect port rename pause unpause exec
+Containers: run create start stop kill restart rm ps logs wait inspect port rename pause unpause exec top stats cp
+            container prune, restore (after a reboot: restart policies)
+Volumes:    volume create|ls|rm|inspect
 Images:     import load save tag images rmi image inspect
 Other:      version info
 
@@ -155,12 +157,20 @@ fn each(refs: &[String], cmd: &str, f: impl Fn(&str) -> skiff_engine::error::Res
 }
 
 fn real_main(args: Vec<String>) -> i32 {
-    let global = [flag("root", None, true), flag("version", Some('v'), false), flag("help", None, false), flag("host", Some('H'), true)];
+    let global = [
+        flag("root", None, true),
+        flag("version", Some('v'), false),
+        flag("help", None, false),
+        flag("host", Some('H'), true),
+        flag("bridge", Some('b'), true),
+        flag("subnet", None, true),
+        flag("iptables", None, false),
+    ];
     // Global flags stop at the command.
     let at = {
         let mut i = 0;
         while i < args.len() && args[i].starts_with('-') {
-            i += if args[i] == "--root" || args[i] == "-H" || args[i] == "--host" { 2 } else { 1 };
+            i += if ["--root", "-H", "--host", "--bridge", "-b", "--subnet"].contains(&args[i].as_str()) { 2 } else { 1 };
         }
         i
     };
@@ -178,10 +188,21 @@ fn real_main(args: Vec<String>) -> i32 {
     };
     let rest: Vec<String> = args[at + 1..].to_vec();
     let root = PathBuf::from(g.get("root").unwrap_or("/var/lib/skiff"));
-    let env = match Env::new(root.clone()) {
+    let mut env = match Env::new(root.clone()) {
         Ok(e) => e,
         Err(e) => return fail(125, e),
     };
+    env.net = skiff_engine::network::Flags {
+        bridge: g.get("bridge").map(String::from),
+        subnet: g.get("subnet").map(String::from),
+        iptables: g.get("iptables").map(|v| v != "false"),
+    };
+    if env.net.given() {
+        // A flag that disagrees with this root's stored network config.
+        if let Err(e) = skiff_engine::network::Config::peek(&root, &env.net) {
+            return fail(125, e);
+        }
+    }
     let store = || Store::open(&root);
     let images = |f: &dyn Fn(&Store) -> skiff_engine::error::Result<()>| match store().and_then(|s| f(&s)) {
         Ok(()) => 0,
@@ -198,9 +219,10 @@ fn real_main(args: Vec<String>) -> i32 {
         }
         "info" => {
             let n = skiff_engine::record::list(&root).map(|v| v.len()).unwrap_or(0);
-            println!("Containers: {n}\nRoot Dir: {}\nStorage Driver: {}\nNetworking: private network namespace per container with loopback; -p through skiff proxy (no bridge yet)\nRuntime: {}",
+            println!("Containers: {n}\nRoot Dir: {}\nStorage Driver: {}\n{}\nRuntime: {}",
                 root.display(),
                 if skiff_engine::rootfs::overlay_supported() { "overlay" } else { "copy (overlayfs missing)" },
+                skiff_engine::network::describe(&root, &env.net),
                 env.peer("runtime").display());
             0
         }
@@ -313,12 +335,9 @@ fn real_main(args: Vec<String>) -> i32 {
                 Ok(p) => p,
                 Err(e) => return fail(125, e),
             };
-            if p.on("tty") {
-                return fail(125, "exec -t is not implemented yet in skiff engine");
-            }
             let Some((id, command)) = p.args.split_first() else { return fail(125, "\"exec\" requires at least 2 arguments") };
             let envs: Vec<String> = p.all("env").into_iter().map(String::from).collect();
-            result(containers::exec(&env, id, p.on("detach"), &envs, p.get("user"), p.get("workdir"), command))
+            result(containers::exec(&env, id, p.on("detach"), p.on("tty"), &envs, p.get("user"), p.get("workdir"), command))
         }
         "import" => match rest.as_slice() {
             [src] => images(&|s| image_cmds::import(s, src, None)),
@@ -352,6 +371,61 @@ fn real_main(args: Vec<String>) -> i32 {
             Some((sub, more)) if sub == "rm" => images(&|s| image_cmds::rmi(s, more, false)),
             _ => fail(1, "usage: engine image inspect|ls|rm ..."),
         },
+        "top" => match rest.first() {
+            Some(r) => match containers::top(&env, r) {
+                Ok(()) => 0,
+                Err(e) => fail(1, e),
+            },
+            None => fail(1, "\"top\" requires at least 1 argument"),
+        },
+        "stats" => {
+            let Ok(p) = simple(&rest, &[flag("no-stream", None, false), flag("all", Some('a'), false)], cmd) else { return 125 };
+            match containers::stats(&env, &p.args) {
+                Ok(()) => 0,
+                Err(e) => fail(1, e),
+            }
+        }
+        "cp" => match rest.as_slice() {
+            [a, b] => match containers::cp(&env, a, b) {
+                Ok(()) => 0,
+                Err(e) => fail(1, e),
+            },
+            _ => fail(1, "\"cp\" requires exactly 2 arguments"),
+        },
+        "restore" => match containers::restore(&env) {
+            Ok(()) => 0,
+            Err(e) => fail(1, e),
+        },
+        "container" | "system" if rest.first().map(String::as_str) == Some("prune") => match containers::prune(&env) {
+            Ok(()) => 0,
+            Err(e) => fail(1, e),
+        },
+        "volume" => {
+            use skiff_engine::volumes;
+            let r = match rest.split_first() {
+                Some((sub, more)) if sub == "create" => volumes::create(&root, more.first().map(String::as_str)).map(|n| println!("{n}")),
+                Some((sub, _)) if sub == "ls" => volumes::list(&root).map(|v| {
+                    println!("DRIVER    VOLUME NAME");
+                    for n in v {
+                        println!("local     {n}");
+                    }
+                }),
+                Some((sub, more)) if sub == "rm" => {
+                    let force = more.iter().any(|a| a == "-f" || a == "--force");
+                    more.iter().filter(|a| !a.starts_with('-')).try_for_each(|n| volumes::remove(&root, n, force).map(|_| println!("{n}")))
+                }
+                Some((sub, more)) if sub == "inspect" => more
+                    .iter()
+                    .map(|n| volumes::inspect(&root, n))
+                    .collect::<skiff_engine::error::Result<Vec<_>>>()
+                    .map(|v| println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default())),
+                _ => Err(skiff_engine::error::Error("usage: engine volume create|ls|rm|inspect [NAME]".into())),
+            };
+            match r {
+                Ok(()) => 0,
+                Err(e) => fail(1, e),
+            }
+        }
         other => fail(1, format!("'{other}' is not an engine command.\n{USAGE}")),
     }
 }

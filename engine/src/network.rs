@@ -1,12 +1,239 @@
-//! Container networking. Until the bridge lands, every container that is
-//! not `--network host` gets a private network namespace with loopback up;
-//! `-p` is served by the proxy dialing into that namespace (`--netns`), so
-//! published ports work without any host network change.
+//! Container networking (DESIGN.md, step 2 of `engine run`).
+//!
+//! - `bridge` (the default): a private network namespace plugged into the
+//!   engine's bridge by a veth pair, an address from the file-locked
+//!   allocator, a default route via the gateway, /etc/hosts with the
+//!   container's address and the other containers of the bridge; outbound NAT
+//!   through iptables when present. Spoken over netlink ([`netlink`]).
+//! - `none`: a private namespace with only `lo` up.
+//! - `host`: the host's namespace.
+//! - `container:ID`: the namespace of another container.
+//!
+//! `-p` is served by the proxy dialing 127.0.0.1 inside the container's
+//! namespace (`--netns`), for every mode alike: it needs no route, bridge or
+//! firewall rule on the host, and works for `none` too.
+
+mod bridge;
+pub mod config;
+mod hosts;
+pub mod ipam;
+pub mod nat;
+pub mod netlink;
+
+pub use config::{Config, Flags};
 
 use crate::error::{err, Context, Error, Result};
-use crate::record::Port;
+use crate::record::{self, Port, Record};
+use ipam::Addresses;
 use std::ffi::CString;
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
+
+/// Checks a `--network` value; `container:NAME` becomes `container:<id>`.
+pub fn mode(root: &Path, spec: &str) -> Result<String> {
+    match spec {
+        "" | "bridge" | "default" => Ok("bridge".into()),
+        "none" | "host" => Ok(spec.into()),
+        s => match s.strip_prefix("container:") {
+            Some(r) if !r.is_empty() => {
+                let target = record::find(root, r).map_err(|e| Error(format!("--network {s}: {}", e.0)))?;
+                Ok(format!("container:{}", target.id))
+            }
+            _ => err(format!("network {spec} not found (bridge, none, host and container:NAME|ID are supported)")),
+        },
+    }
+}
+
+/// The network namespace a container's processes join: None for the host's.
+pub fn netns_path(root: &Path, rec: &Record) -> Option<PathBuf> {
+    let mut rec = rec.clone();
+    // container:X may name a container that itself joined another one.
+    for _ in 0..8 {
+        match rec.network.strip_prefix("container:") {
+            None if rec.network == "host" => return None,
+            None => return Some(record::dir(root, &rec.id).join("netns")),
+            Some(id) => rec = Record::load(&record::dir(root, id)).ok()?,
+        }
+    }
+    None
+}
+
+/// Creates the container's network (after its record, before its bundle):
+/// the namespace and, for `bridge`, the veth, address and route; writes its
+/// /etc/hosts, /etc/hostname and /etc/resolv.conf. Returns the namespace
+/// path for config.json (None: the host's).
+pub fn prepare(root: &Path, flags: &Flags, dir: &Path, rec: &Record) -> Result<Option<PathBuf>> {
+    if let Some(target) = rec.network.strip_prefix("container:") {
+        let tdir = record::dir(root, target);
+        let ns = netns_path(root, rec);
+        if let Some(ns) = &ns {
+            if !ns.exists() {
+                return err(format!("cannot join the network of container {target}: it has no network namespace ({} is missing)", ns.display()));
+            }
+        }
+        // Its files, as docker shares them: hard links to the same inodes,
+        // so the lines the bridge adds to its /etc/hosts show here too.
+        write_etc(dir, &rec.hostname)?;
+        for f in ["hosts", "resolv.conf"] {
+            let (src, dst) = (tdir.join(f), dir.join(f));
+            if src.exists() {
+                std::fs::remove_file(&dst).ctx(|| format!("remove {}", dst.display()))?;
+                if std::fs::hard_link(&src, &dst).is_err() {
+                    std::fs::copy(&src, &dst).ctx(|| format!("copy {} to {}", src.display(), dst.display()))?;
+                }
+            }
+        }
+        return Ok(ns);
+    }
+    if rec.network == "host" {
+        write_etc(dir, &rec.hostname)?;
+        return Ok(None);
+    }
+    let ns = create_netns(dir)?;
+    write_etc(dir, &rec.hostname)?;
+    if rec.network == "bridge" {
+        setup_bridge(root, flags, dir, rec, &ns)?;
+    }
+    Ok(Some(ns))
+}
+
+/// Brings a container's network back when its namespace is gone (a host
+/// reboot): a new namespace and, for `bridge`, the veth again with the
+/// address the container already holds. `host` and `container:` need nothing.
+pub fn recreate(root: &Path, flags: &Flags, dir: &Path, rec: &Record) -> Result<()> {
+    if rec.network == "host" || rec.network.starts_with("container:") {
+        return Ok(());
+    }
+    remove_netns(dir)?;
+    let ns = create_netns(dir)?;
+    if rec.network == "bridge" {
+        setup_bridge(root, flags, dir, rec, &ns)?;
+    }
+    Ok(())
+}
+
+/// Another container of the bridge, as /etc/hosts names it.
+fn peer_line(root: &Path, ip: Ipv4Addr, id: &str) -> Option<String> {
+    let r = Record::load(&record::dir(root, id)).ok()?;
+    Some(hosts::line(ip, &r.name, &r.hostname))
+}
+
+fn setup_bridge(root: &Path, flags: &Flags, dir: &Path, rec: &Record, ns: &Path) -> Result<()> {
+    let mut nl = netlink::Netlink::open()?;
+    let (bridge, ip, subnet) = {
+        let _lock = ipam::Lock::acquire(root)?;
+        let cfg = Config::resolve(root, flags)?;
+        let subnet = cfg.subnet()?;
+        let (bridge, created) = bridge::ensure(&mut nl, &cfg, subnet)?;
+        if created {
+            if let Err(e) = nat::enable(&cfg) {
+                eprintln!("WARNING: outbound NAT for {} on {}: {}", cfg.subnet, cfg.bridge, e.0);
+            }
+        }
+        let mut table = Addresses::load(root)?;
+        let mut stale = table.reclaim(root);
+        let ip = table.allocate(subnet, &rec.id)?;
+        table.save(root)?;
+        // The other containers learn this one's name; lines of reclaimed
+        // addresses (their containers are gone) go.
+        stale.push(ip);
+        let me = hosts::line(ip, &rec.name, &rec.hostname);
+        let mut peers = Vec::new();
+        for (pip, pid) in &table.by_ip {
+            if *pid == rec.id {
+                continue;
+            }
+            let _ = hosts::edit(&record::dir(root, pid), &stale, Some(&me));
+            peers.extend(peer_line(root, *pip, pid));
+        }
+        hosts::write_own(dir, &hosts::line(ip, &rec.hostname, &rec.name), &peers)?;
+        (bridge, ip, subnet)
+    };
+    bridge::attach(&mut nl, bridge, &rec.id, dir, ns, ip, subnet)
+}
+
+/// Undoes [`prepare`]'s bridge part: deletes the veth, releases the address
+/// and takes the container's line out of the others' /etc/hosts. Safe to
+/// repeat; each step is skipped when already done.
+pub fn teardown(root: &Path, dir: &Path, rec: &Record) -> Result<()> {
+    if rec.network != "bridge" || !ipam::dir(root).exists() {
+        return Ok(());
+    }
+    // Not fatal: the namespace's removal, which follows, takes the pair
+    // with it, and `ps` sweeps what an unremovable namespace keeps.
+    if let Err(e) = netlink::Netlink::open().and_then(|mut nl| bridge::detach(&mut nl, &rec.id, dir)) {
+        eprintln!("WARNING: {}", e.0);
+    }
+    let _lock = ipam::Lock::acquire(root)?;
+    let mut table = Addresses::load(root)?;
+    if let Some(ip) = table.release(&rec.id) {
+        table.save(root)?;
+        for pid in table.by_ip.values() {
+            let _ = hosts::edit(&record::dir(root, pid), &[ip], None);
+        }
+    }
+    Ok(())
+}
+
+/// Repairs what an engine killed mid-way left: addresses of containers that
+/// are gone (and their /etc/hosts lines), veths of containers that are gone.
+pub fn repair(root: &Path) -> Result<()> {
+    if !ipam::dir(root).exists() {
+        return Ok(());
+    }
+    {
+        let _lock = ipam::Lock::acquire(root)?;
+        let mut table = Addresses::load(root)?;
+        let dead = table.reclaim(root);
+        if !dead.is_empty() {
+            table.save(root)?;
+            for pid in table.by_ip.values() {
+                let _ = hosts::edit(&record::dir(root, pid), &dead, None);
+            }
+        }
+    }
+    bridge::sweep(&mut netlink::Netlink::open()?, &record::containers_dir(root)).map(drop)
+}
+
+/// `inspect`'s NetworkSettings: ports, namespace, address on the bridge.
+pub fn settings(root: &Path, rec: &Record, ports: serde_json::Value) -> serde_json::Value {
+    let sandbox = netns_path(root, rec).map(|p| p.display().to_string()).unwrap_or_default();
+    let mut v = serde_json::json!({
+        "Ports": ports, "SandboxKey": sandbox,
+        "IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "MacAddress": "", "Networks": {},
+    });
+    let name = rec.network.split(':').next().unwrap_or("").to_string();
+    let addr = Addresses::load(root).ok().and_then(|t| t.of(&rec.id));
+    let cfg = Config::peek(root, &Flags::default()).ok();
+    match (addr, cfg.as_ref().and_then(|c| c.subnet().ok())) {
+        (Some(ip), Some(s)) if rec.network == "bridge" => {
+            let ep = serde_json::json!({
+                "IPAddress": ip.to_string(), "IPPrefixLen": s.prefix, "Gateway": s.gateway().to_string(),
+                "MacAddress": bridge::mac_text(bridge::mac_of(ip)), "NetworkID": cfg.map(|c| c.bridge).unwrap_or_default(),
+            });
+            for k in ["IPAddress", "IPPrefixLen", "Gateway", "MacAddress"] {
+                v[k] = ep[k].clone();
+            }
+            v["Networks"] = serde_json::json!({ "bridge": ep });
+        }
+        _ if name == "container" => {}
+        _ => v["Networks"] = serde_json::json!({ name: {} }),
+    }
+    v
+}
+
+/// `engine info`'s networking lines.
+pub fn describe(root: &Path, flags: &Flags) -> String {
+    match Config::peek(root, flags).and_then(|c| c.subnet().map(|s| (c, s))) {
+        Ok((c, s)) => format!(
+            "Networking: bridge {} (subnet {s}, gateway {}); -p through skiff proxy\nOutbound NAT: {}",
+            c.bridge,
+            s.gateway(),
+            nat::describe(&c)
+        ),
+        Err(e) => format!("Networking: misconfigured: {}", e.0),
+    }
+}
 
 /// Creates a network namespace with `lo` up, bind-mounted at `<dir>/netns`.
 pub fn create_netns(dir: &Path) -> Result<PathBuf> {
@@ -166,9 +393,7 @@ pub fn proxy_args(proxy: &Path, netns: &Path, ports: &[Port]) -> Vec<String> {
 
 /// /etc/hosts, /etc/hostname, /etc/resolv.conf for the container.
 pub fn write_etc(dir: &Path, hostname: &str) -> Result<()> {
-    let hosts = format!(
-        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t{hostname}\n"
-    );
+    let hosts = format!("{}127.0.1.1\t{hostname}\n", hosts::base());
     std::fs::write(dir.join("hosts"), hosts).ctx(|| "write hosts")?;
     std::fs::write(dir.join("hostname"), format!("{hostname}\n")).ctx(|| "write hostname")?;
     // The host's resolvers, minus loopback ones the container cannot reach.

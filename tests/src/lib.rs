@@ -6,7 +6,10 @@
 //! by `cargo xtask dist`; `cargo xtask test` builds them and the fixtures first.
 
 pub mod bundle;
+pub mod containerd;
 pub mod docker;
+pub mod engine;
+pub mod leftovers;
 use std::io::Read;
 use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};

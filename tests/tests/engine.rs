@@ -1,84 +1,12 @@
 //! engine's container commands end to end through the dist binaries:
 //! engine -> shim -> runtime -> init, with proxy for -p.
 
-use skiff_tests::{bin, busybox_rootfs, free_tcp_port, run, text, wait_until, TempDir};
+use skiff_tests::engine::{fetch, Engine, T};
+use skiff_tests::{free_tcp_port, run, text, wait_until};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 use std::time::{Duration, Instant};
-
-const T: Duration = Duration::from_secs(60);
-
-/// A private engine state root with the busybox image imported; removes
-/// every container (and so every mount, shim, proxy) when dropped.
-struct Engine {
-    dir: TempDir,
-}
-
-impl Engine {
-    fn new(tag: &str) -> Engine {
-        let dir = TempDir::new(&format!("eng-{tag}"));
-        let e = Engine { dir };
-        let tar = e.dir.path().join("busybox.tar");
-        let out = run(Command::new("tar").arg("-C").arg(busybox_rootfs()).arg("-cf").arg(&tar).arg("."), T);
-        assert!(out.status.success(), "tar: {}", text(&out.stderr));
-        let out = e.run(&["import", &tar.to_string_lossy(), "busybox"]);
-        assert!(out.status.success(), "import: {}", text(&out.stderr));
-        e
-    }
-
-    fn root(&self) -> PathBuf {
-        self.dir.path().join("root")
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(bin("engine"));
-        c.arg("--root").arg(self.root()).args(args);
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        run(&mut self.cmd(args), T)
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(out.status.success(), "engine {args:?} failed ({:?}): {}", out.status, text(&out.stderr));
-        text(&out.stdout)
-    }
-
-    fn inspect(&self, name: &str) -> serde_json::Value {
-        let v: serde_json::Value = serde_json::from_str(&self.ok(&["inspect", name])).expect("inspect JSON");
-        v[0].clone()
-    }
-}
-
-impl Drop for Engine {
-    fn drop(&mut self) {
-        let out = run(&mut self.cmd(&["ps", "-aq"]), T);
-        for id in text(&out.stdout).split_whitespace() {
-            let _ = run(&mut self.cmd(&["rm", "-f", id]), T);
-        }
-    }
-}
-
-fn fetch(port: u16) -> Option<String> {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while Instant::now() < deadline {
-        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
-            let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-            if s.write_all(b"GET / HTTP/1.0\r\n\r\n").is_ok() {
-                let mut body = String::new();
-                if s.read_to_string(&mut body).is_ok() && body.starts_with("HTTP/") {
-                    return Some(body);
-                }
-            }
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    None
-}
 
 fn mounted_under(p: &Path) -> Vec<String> {
     let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
@@ -100,7 +28,7 @@ fn demo_httpd_behind_publish_with_init() {
     let id = e.ok(&["run", "-d", "--init", "-p", &format!("127.0.0.1:{port}:80"), "--name", &name, "busybox", "httpd", "-f", "-p", "80", "-h", "/var/www"]);
     let id = id.trim().to_string();
     assert_eq!(id.len(), 64, "run -d prints the id: {id}");
-    let page = fetch(port).expect("page through the published port");
+    let page = fetch("127.0.0.1", port).expect("page through the published port");
     assert!(page.contains("hello from skiff busybox"), "{page}");
     let ps = e.ok(&["ps"]);
     assert!(ps.contains(&name) && ps.contains(&format!("127.0.0.1:{port}->80/tcp")), "{ps}");
@@ -249,22 +177,15 @@ fn restart_policy_on_failure_counts() {
 #[test]
 fn parallel_runs_get_distinct_names_and_ports() {
     let e = Engine::new("par");
-    let handles: Vec<_> = (0..8)
-        .map(|_| {
-            let root = e.root();
-            std::thread::spawn(move || {
-                let mut c = Command::new(bin("engine"));
-                c.arg("--root").arg(root).args(["run", "-d", "-p", "127.0.0.1::80", "busybox", "sleep", "30"]);
-                run(&mut c, T)
-            })
-        })
-        .collect();
     let mut ids = Vec::new();
-    for h in handles {
-        let out = h.join().unwrap();
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        ids.push(text(&out.stdout).trim().to_string());
-    }
+    std::thread::scope(|sc| {
+        let handles: Vec<_> = (0..8).map(|_| sc.spawn(|| run(&mut e.cmd(&["run", "-d", "-p", "127.0.0.1::80", "busybox", "sleep", "30"]), T))).collect();
+        for h in handles {
+            let out = h.join().unwrap();
+            assert!(out.status.success(), "{}", text(&out.stderr));
+            ids.push(text(&out.stdout).trim().to_string());
+        }
+    });
     let mut names = std::collections::BTreeSet::new();
     let mut ports = std::collections::BTreeSet::new();
     for id in &ids {
@@ -337,4 +258,74 @@ fn interactive_tty_run() {
     assert!(out.contains("hi-5"), "{out}");
     assert!(out.contains("30 100"), "terminal size not passed: {out}");
     assert!(out.contains("/dev/pts/"), "{out}");
+}
+
+#[test]
+fn exec_top_stats_and_cp() {
+    let e = Engine::new("exec");
+    let id = e.ok(&["run", "-d", "--name", "box", "busybox", "sleep", "60"]).trim().to_string();
+    let out = e.run(&["exec", "-e", "X=1", "-w", "/tmp", "box", "sh", "-c", "echo $X $(pwd) $(hostname); exit 6"]);
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), format!("1 /tmp {}", &id[..12]));
+    let top = e.ok(&["top", "box"]);
+    assert!(top.contains("sleep 60"), "{top}");
+    let stats = e.ok(&["stats", "--no-stream", "box"]);
+    assert!(stats.contains("box") && stats.contains("MiB"), "{stats}");
+    // cp both ways through the container's rootfs.
+    let f = e.dir.path().join("host.txt");
+    std::fs::write(&f, "to the container").unwrap();
+    e.ok(&["cp", &f.to_string_lossy(), "box:/tmp/in.txt"]);
+    assert_eq!(e.ok(&["exec", "box", "cat", "/tmp/in.txt"]), "to the container");
+    e.ok(&["exec", "box", "sh", "-c", "echo from-ctr > /tmp/out.txt"]);
+    let back = e.dir.path().join("back.txt");
+    e.ok(&["cp", "box:/tmp/out.txt", &back.to_string_lossy()]);
+    assert_eq!(std::fs::read_to_string(&back).unwrap(), "from-ctr\n");
+    let out = e.run(&["cp", "box:/../../etc/passwd", &back.to_string_lossy()]);
+    assert!(!out.status.success(), "cp escaped the rootfs");
+    e.ok(&["rm", "-f", "box"]);
+    let out = e.run(&["exec", "box", "true"]);
+    assert!(!out.status.success());
+}
+
+#[test]
+fn volumes_and_prune() {
+    let e = Engine::new("vols");
+    assert_eq!(e.ok(&["volume", "create", "data"]).trim(), "data");
+    assert!(e.ok(&["volume", "ls"]).contains("data"));
+    e.ok(&["run", "--rm", "-v", "data:/data", "busybox", "sh", "-c", "echo kept > /data/f"]);
+    let out = e.ok(&["run", "--rm", "-v", "data:/data", "busybox", "cat", "/data/f"]);
+    assert_eq!(out, "kept\n");
+    let v: serde_json::Value = serde_json::from_str(&e.ok(&["volume", "inspect", "data"])).unwrap();
+    assert_eq!(v[0]["Name"], "data");
+    e.ok(&["run", "--name", "user", "-v", "data:/data", "busybox", "true"]);
+    let out = e.run(&["volume", "rm", "data"]);
+    assert!(!out.status.success() && text(&out.stderr).contains("in use"), "{}", text(&out.stderr));
+    e.ok(&["container", "prune"]);
+    assert!(!e.ok(&["ps", "-a"]).contains("user"), "prune left the exited container");
+    e.ok(&["volume", "rm", "data"]);
+    assert!(!e.ok(&["volume", "ls"]).contains("data"));
+}
+
+/// After a "reboot" (the shim and the container killed, nothing running),
+/// `engine restore` brings back a container with restart=always.
+#[test]
+fn restore_brings_back_always_containers() {
+    let e = Engine::new("restore");
+    let id = e.ok(&["run", "-d", "--restart", "always", "--name", "keeper", "busybox", "sleep", "60"]).trim().to_string();
+    let no = e.ok(&["run", "-d", "--name", "plain", "busybox", "sleep", "60"]).trim().to_string();
+    for c in [&id, &no] {
+        let dir = e.root().join("containers").join(c);
+        let shim: i32 = std::fs::read_to_string(dir.join("shim.pid")).unwrap().trim().parse().unwrap();
+        let pid = e.inspect(c)["State"]["Pid"].as_i64().unwrap() as i32;
+        // SAFETY: killing processes this test started.
+        unsafe {
+            libc::kill(shim, libc::SIGKILL);
+            libc::kill(pid, libc::SIGKILL);
+        }
+        assert!(wait_until(Duration::from_secs(10), || std::fs::metadata(format!("/proc/{pid}")).is_err() || std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z"))));
+    }
+    let out = e.ok(&["restore"]);
+    assert!(out.contains("keeper") && !out.contains("plain"), "{out}");
+    assert!(wait_until(Duration::from_secs(10), || e.inspect("keeper")["State"]["Status"] == "running"));
+    assert_ne!(e.inspect("plain")["State"]["Status"], "running");
 }

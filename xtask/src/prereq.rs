@@ -21,6 +21,11 @@ pub const SUITE: &[(&str, &str)] = &[
     ("/usr/bin/docker", "docker.io"),
     ("/usr/bin/containerd", "containerd"),
     ("/usr/sbin/ip", "iproute2"),
+    ("/usr/sbin/iptables", "iptables"),
+    ("/usr/bin/podman", "podman"),
+    ("/usr/bin/ctr", "containerd"),
+    ("/usr/share/containers/seccomp.json", "golang-github-containers-common"),
+    ("/bin/tar", "tar"),
 ];
 
 /// Fails listing every missing program with its package.

@@ -11,7 +11,7 @@
 
 use super::config::Config;
 use super::ipam::Subnet;
-use super::netlink::{errno, Netlink};
+use super::netlink::Netlink;
 use crate::error::{err, Context, Error, Result};
 use std::net::Ipv4Addr;
 use std::os::fd::AsRawFd;
@@ -53,8 +53,8 @@ pub fn ensure(nl: &mut Netlink, c: &Config, subnet: Subnet) -> Result<(u32, bool
             match nl.add_bridge(&c.bridge, random_mac()) {
                 Ok(()) => created = true,
                 // Another engine (another state root) made it meanwhile.
-                Err(e) if errno(&e) == Some(libc::EEXIST) => {}
-                Err(e) => return Err(e),
+                Err(e) if e.errno == libc::EEXIST => {}
+                Err(e) => return Err(e.into()),
             }
             nl.link(&c.bridge)?.ok_or_else(|| Error(format!("bridge {} vanished after its creation", c.bridge)))?
         }
@@ -92,12 +92,12 @@ pub fn attach(nl: &mut Netlink, bridge: u32, id: &str, dir: &Path, netns: &Path,
     let alias = format!("{ALIAS_PREFIX}{}", dir.display());
     let ns = std::fs::File::open(netns).ctx(|| format!("open {}", netns.display()))?;
     match nl.add_veth(&host, &alias, bridge, "eth0", ns.as_raw_fd(), mac_of(ip)) {
-        Err(e) if errno(&e) == Some(libc::EEXIST) => {
+        Err(e) if e.errno == libc::EEXIST => {
             // A veth of this name is left from a container that is gone (or
             // this one's earlier, interrupted attempt): replace it.
             let stale = nl.link(&host)?.is_some_and(|l| l.alias.is_empty() || l.alias == alias || owner_gone(&l.alias));
             if !stale {
-                return Err(e).ctx(|| format!("{host} belongs to another container"));
+                return err(format!("{}: {host} belongs to another container", e.err.0));
             }
             nl.del_link(&host)?;
             nl.add_veth(&host, &alias, bridge, "eth0", ns.as_raw_fd(), mac_of(ip))?;
@@ -109,13 +109,19 @@ pub fn attach(nl: &mut Netlink, bridge: u32, id: &str, dir: &Path, netns: &Path,
         let eth0 = nl.link("eth0")?.ok_or_else(|| Error("eth0 is missing in the container's namespace".into()))?;
         nl.add_address(eth0.index, ip, subnet.prefix)?;
         nl.set_up(eth0.index)?;
-        nl.add_default_route(gateway)
+        Ok(nl.add_default_route(gateway)?)
     })
 }
 
-/// Deletes the container's veth (both ends go); false when there was none.
-pub fn detach(nl: &mut Netlink, id: &str) -> Result<bool> {
-    nl.del_link(&veth_name(id))
+/// Deletes the container's veth (both ends go); false when there was none
+/// or it belongs to another container (same 8 hex digits of id).
+pub fn detach(nl: &mut Netlink, id: &str, dir: &Path) -> Result<bool> {
+    let name = veth_name(id);
+    let alias = format!("{ALIAS_PREFIX}{}", dir.display());
+    match nl.link(&name)? {
+        Some(l) if l.alias.is_empty() || l.alias == alias || owner_gone(&l.alias) => Ok(nl.del_link(&name)?),
+        _ => Ok(false),
+    }
 }
 
 /// True when the alias names a container dir whose record is gone.

@@ -143,8 +143,8 @@ impl Addresses {
         }
         for n in subnet.hosts() {
             let ip = Ipv4Addr::from(n);
-            if !self.by_ip.contains_key(&ip) {
-                self.by_ip.insert(ip, id.to_string());
+            if let std::collections::btree_map::Entry::Vacant(v) = self.by_ip.entry(ip) {
+                v.insert(id.to_string());
                 return Ok(ip);
             }
         }

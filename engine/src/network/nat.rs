@@ -12,10 +12,12 @@ use std::process::{Command, Stdio};
 /// The host's iptables program, if any.
 pub fn iptables() -> Option<PathBuf> {
     let path = std::env::var("PATH").unwrap_or_default();
-    path.split(':')
+    let found = path
+        .split(':')
         .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"])
         .map(|d| PathBuf::from(d).join("iptables"))
-        .find(|p| p.is_file())
+        .find(|p| p.is_file());
+    found
 }
 
 /// What `engine info` says about outbound NAT.
