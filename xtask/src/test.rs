@@ -76,9 +76,12 @@ pub fn demo() -> Result<(), String> {
     let dist_dir = root().join("dist").join(HOST);
     let engine = dist_dir.join("engine");
     let state = std::env::temp_dir().join(format!("skiff-demo-{}", std::process::id()));
+    // Its own bridge and subnet, no firewall rules: the demo leaves the
+    // host as it found it.
+    let bridge = format!("skdemo{}", std::process::id() % 100_000);
     let engine_cmd = |args: &[&str]| {
         let mut c = Command::new(&engine);
-        c.arg("--root").arg(&state).args(args);
+        c.arg("--root").arg(&state).args(["--bridge", &bridge, "--subnet", "10.236.77.0/24", "--iptables=false"]).args(args);
         c
     };
     let rootfs = fixtures.join("busybox-rootfs");
@@ -111,6 +114,9 @@ pub fn demo() -> Result<(), String> {
     })();
     let _ = run_bounded(&mut engine_cmd(&["rm", "-f", "demo"]), Duration::from_secs(30));
     let _ = std::fs::remove_dir_all(&state);
+    if std::path::Path::new("/sys/class/net").join(&bridge).exists() {
+        let _ = run_bounded(Command::new("ip").args(["link", "delete", &bridge]), Duration::from_secs(10));
+    }
     result
 }
 
