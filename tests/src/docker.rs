@@ -252,10 +252,15 @@ impl Dockerd {
 
     /// `docker -H <ours> ARGS...`, bounded by `timeout` (killed and failing after it).
     pub fn docker_timeout(&self, args: &[&str], timeout: Duration) -> Output {
+        run(&mut self.docker_command(args), timeout)
+    }
+
+    /// The `docker -H <ours> ARGS...` command, to spawn as the test needs.
+    pub fn docker_command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(DOCKER.0);
         cmd.arg("--host").arg(self.host()).args(args);
         cmd.env_clear().env("PATH", PATH).env("HOME", self.dir()).env("DOCKER_CONFIG", self.dir().join("cli"));
-        run(&mut cmd, timeout)
+        cmd
     }
 
     /// Like `docker`, failing (with stderr and dockerd's log) unless it exits 0;

@@ -10,6 +10,7 @@ pub mod containerd;
 pub mod docker;
 pub mod engine;
 pub mod leftovers;
+pub mod pty;
 use std::io::Read;
 use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};

@@ -145,3 +145,34 @@ fn docker_exec_stats_update_and_stop_with_the_skiff_runtime() {
     assert!(left.trim().is_empty(), "docker rm -f left {left}");
     d.stop();
 }
+
+/// `docker run -it` through a pty pair and `docker logs`, on our runtime.
+#[test]
+fn docker_run_it_and_logs_with_the_skiff_runtime() {
+    let (d, image) = dockerd_with_our_runtime();
+    let name = d.unique_name("skiff-logs");
+    d.docker_ok(&["run", "--runtime", "skiff", "-d", "--name", &name, &image, "sh", "-c", "echo out-line; echo err-line >&2"]);
+    assert!(wait_until(Duration::from_secs(20), || d.docker_ok(&["inspect", "-f", "{{.State.Status}}", &name]).trim() == "exited"));
+    let out = d.docker(&["logs", &name]);
+    assert_eq!(text(&out.stdout), "out-line\n");
+    assert_eq!(text(&out.stderr), "err-line\n");
+    d.docker_ok(&["rm", &name]);
+
+    let mut pty = skiff_tests::pty::Pty::open(24, 90);
+    let mut c = d.docker_command(&["run", "--runtime", "skiff", "-it", "--rm", &image, "sh"]);
+    pty.attach(&mut c);
+    let mut child = c.spawn().expect("spawn docker run -it");
+    let shown = pty.collect();
+    // The shell's prompt shows once it runs; bounded wait.
+    std::thread::sleep(Duration::from_millis(1500));
+    pty.master.write_all(b"echo it-$((6*7)); stty size; tty\r").unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    pty.master.write_all(b"exit 9\r").unwrap();
+    let st = skiff_tests::wait_child(&mut child, Duration::from_secs(30));
+    drop(pty);
+    let seen = shown.join().unwrap();
+    assert_eq!(st.code(), Some(9), "{seen}");
+    assert!(seen.contains("it-42"), "{seen}");
+    assert!(seen.contains("24 90"), "{seen}");
+    assert!(seen.contains("/dev/pts/"), "{seen}");
+}

@@ -3,7 +3,7 @@
 
 use skiff_tests::engine::{fetch, Engine, T};
 use skiff_tests::{free_tcp_port, run, text, wait_until};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -201,59 +201,18 @@ fn parallel_runs_get_distinct_names_and_ports() {
 /// input typed on the master, the exit code passed back.
 #[test]
 fn interactive_tty_run() {
-    use std::os::fd::FromRawFd;
-    use std::os::unix::process::CommandExt;
     let e = Engine::new("tty");
-    // SAFETY: pty allocation; fds owned below.
-    let (master, slave) = unsafe {
-        let m = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY);
-        assert!(m >= 0);
-        assert_eq!(libc::grantpt(m), 0);
-        assert_eq!(libc::unlockpt(m), 0);
-        let name = std::ffi::CStr::from_ptr(libc::ptsname(m)).to_owned();
-        let s = libc::open(name.as_ptr(), libc::O_RDWR | libc::O_NOCTTY);
-        assert!(s >= 0);
-        let ws = libc::winsize { ws_row: 30, ws_col: 100, ws_xpixel: 0, ws_ypixel: 0 };
-        libc::ioctl(s, libc::TIOCSWINSZ, &ws);
-        (m, s)
-    };
+    let mut pty = skiff_tests::pty::Pty::open(30, 100);
     let mut c = e.cmd(&["run", "-it", "--rm", "busybox", "sh"]);
-    // SAFETY: async-signal-safe calls between fork and exec.
-    unsafe {
-        c.pre_exec(move || {
-            libc::setsid();
-            libc::ioctl(slave, libc::TIOCSCTTY, 0);
-            for fd in 0..3 {
-                libc::dup2(slave, fd);
-            }
-            Ok(())
-        });
-    }
+    pty.attach(&mut c);
     let mut child = c.spawn().expect("spawn engine");
-    // SAFETY: our copy of the slave is no longer needed.
-    unsafe { libc::close(slave) };
-    // SAFETY: master is ours.
-    let mut m = unsafe { std::fs::File::from_raw_fd(master) };
-    let reader = {
-        let mut r = m.try_clone().unwrap();
-        std::thread::spawn(move || {
-            let mut all = Vec::new();
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = r.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                all.extend_from_slice(&buf[..n]);
-            }
-            String::from_utf8_lossy(&all).into_owned()
-        })
-    };
-    m.write_all(b"echo hi-$((2+3)); stty size; tty\r").unwrap();
+    let shown = pty.collect();
+    pty.master.write_all(b"echo hi-$((2+3)); stty size; tty\r").unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    m.write_all(b"exit 5\r").unwrap();
+    pty.master.write_all(b"exit 5\r").unwrap();
     let st = skiff_tests::wait_child(&mut child, Duration::from_secs(30));
-    drop(m);
-    let out = reader.join().unwrap();
+    drop(pty);
+    let out = shown.join().unwrap();
     assert_eq!(st.code(), Some(5), "{out}");
     assert!(out.contains("hi-5"), "{out}");
     assert!(out.contains("30 100"), "terminal size not passed: {out}");
