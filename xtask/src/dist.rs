@@ -145,13 +145,7 @@ pub fn dist(target: &str) -> Result<Vec<Built>, String> {
         let linked = if is_static(&to)? { "static" } else { "DYNAMIC" };
         let budget = budgets.iter().find(|(n, _)| n == name).map(|&(_, b)| b);
         let kib = size as f64 / 1024.0;
-        let verdict = match budget {
-            _ if linked != "static" => "FAIL: not statically linked",
-            Some(b) if enforce && kib > b as f64 => "FAIL: over budget",
-            Some(_) if enforce => "ok",
-            Some(_) => "ok (budgets are for x86_64)",
-            None => "FAIL: no budget in Cargo.toml",
-        };
+        let verdict = verdict(size, budget, linked == "static", enforce);
         if verdict.starts_with("FAIL") {
             failures.push(format!("{name}: {verdict}"));
         }
@@ -164,6 +158,17 @@ pub fn dist(target: &str) -> Result<Vec<Built>, String> {
         Ok(built)
     } else {
         Err(format!("dist failed: {}", failures.join("; ")))
+    }
+}
+
+/// The status column: a FAIL fails `dist`.
+fn verdict(size: u64, budget_kib: Option<u64>, is_static: bool, enforce: bool) -> &'static str {
+    match budget_kib {
+        _ if !is_static => "FAIL: not statically linked",
+        Some(b) if enforce && size > b * 1024 => "FAIL: over budget",
+        Some(_) if enforce => "ok",
+        Some(_) => "ok (budgets are for x86_64)",
+        None => "FAIL: no budget in Cargo.toml",
     }
 }
 
@@ -242,6 +247,15 @@ mod tests {
         let e = budgets(&m).unwrap_err();
         assert!(e.contains("init = lots"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn over_budget_or_dynamic_fails() {
+        assert_eq!(verdict(32 * 1024, Some(32), true, true), "ok");
+        assert_eq!(verdict(32 * 1024 + 1, Some(32), true, true), "FAIL: over budget");
+        assert_eq!(verdict(33 * 1024, Some(32), true, false), "ok (budgets are for x86_64)");
+        assert_eq!(verdict(1, Some(32), false, true), "FAIL: not statically linked");
+        assert_eq!(verdict(1, None, true, true), "FAIL: no budget in Cargo.toml");
     }
 
     #[test]
