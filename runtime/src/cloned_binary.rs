@@ -25,8 +25,23 @@ pub fn reexec() -> Result<()> {
     }
     // SAFETY: fd was just created and is ours.
     let mut copy = unsafe { std::fs::File::from_raw_fd(fd) };
-    let bytes = std::fs::read("/proc/self/exe").ctx(|| "read /proc/self/exe")?;
-    copy.write_all(&bytes).ctx(|| "copy the runtime into its memfd")?;
+    // In-kernel copy: no buffer, no second pass through user space.
+    let exe = std::fs::File::open("/proc/self/exe").ctx(|| "open /proc/self/exe")?;
+    let len = exe.metadata().ctx(|| "stat /proc/self/exe")?.len() as usize;
+    let mut done = 0;
+    while done < len {
+        // SAFETY: sendfile between two fds we own; the offset is the file's.
+        let n = unsafe { libc::sendfile(copy.as_raw_fd(), exe.as_raw_fd(), std::ptr::null_mut(), len - done) };
+        if n <= 0 {
+            if n < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            let bytes = std::fs::read("/proc/self/exe").ctx(|| "read /proc/self/exe")?;
+            copy.write_all(&bytes[done..]).ctx(|| "copy the runtime into its memfd")?;
+            break;
+        }
+        done += n as usize;
+    }
     let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
     // SAFETY: fcntl on our fd.
     if unsafe { libc::fcntl(copy.as_raw_fd(), libc::F_ADD_SEALS, seals) } != 0 {
