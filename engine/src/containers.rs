@@ -633,13 +633,35 @@ fn ports_text(ports: &[Port]) -> String {
 }
 
 /// `ps [-a] [-q] [--format json]`.
-pub fn ps(env: &Env, all: bool, quiet: bool, json: bool) -> Result<()> {
+pub fn ps(env: &Env, all: bool, quiet: bool, json: bool, filters: &[String]) -> Result<()> {
+    let mut wanted = Vec::new();
+    for f in filters {
+        match f.split_once('=') {
+            Some((k @ ("status" | "name" | "id" | "label" | "ancestor"), v)) => wanted.push((k, v)),
+            _ => return err(format!("invalid filter '{f}' (status=, name=, id=, label=, ancestor=)")),
+        }
+    }
+    // A status filter shows stopped containers too, as docker does.
+    let all = all || wanted.iter().any(|(k, _)| *k == "status");
     // Addresses and veths left by an engine killed mid-run/rm.
     let _ = network::repair(&env.root);
     let mut rows = Vec::new();
     for rec in record::list(&env.root)? {
         let (st, state) = status(env, &rec);
         if !all && st != "running" && st != "paused" && st != "restarting" {
+            continue;
+        }
+        let keep = wanted.iter().all(|(k, v)| match *k {
+            "status" => st == *v,
+            "name" => rec.name.contains(v),
+            "id" => rec.id.starts_with(v),
+            "ancestor" => rec.image == *v || rec.image_id.starts_with(v),
+            _ => match v.split_once('=') {
+                Some((lk, lv)) => rec.labels.get(lk).is_some_and(|x| x == lv),
+                None => rec.labels.contains_key(*v),
+            },
+        });
+        if !keep {
             continue;
         }
         let dir = record::dir(&env.root, &rec.id);
@@ -696,7 +718,7 @@ fn log_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// `logs [-f] [--tail N] [-t]`.
-pub fn logs(env: &Env, reference: &str, follow: bool, tail: Option<usize>, timestamps: bool) -> Result<()> {
+pub fn logs(env: &Env, reference: &str, follow: bool, tail: Option<usize>, timestamps: bool, since: Option<&str>) -> Result<()> {
     let rec = record::find(&env.root, reference)?;
     let dir = record::dir(&env.root, &rec.id);
     let mut lines: Vec<String> = Vec::new();
@@ -704,6 +726,10 @@ pub fn logs(env: &Env, reference: &str, follow: bool, tail: Option<usize>, times
         if let Ok(t) = std::fs::read_to_string(&f) {
             lines.extend(t.lines().map(String::from));
         }
+    }
+    if let Some(cut) = since.map(since_cutoff).transpose()? {
+        // RFC 3339 UTC times of one format compare as strings.
+        lines.retain(|l| serde_json::from_str::<serde_json::Value>(l).is_ok_and(|v| v["time"].as_str().is_some_and(|t| t >= cut.as_str())));
     }
     if let Some(n) = tail {
         let skip = lines.len().saturating_sub(n);
@@ -750,6 +776,23 @@ pub fn logs(env: &Env, reference: &str, follow: bool, tail: Option<usize>, times
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// `--since`: an RFC 3339 time, or a duration before now (`10s`, `5m`, `2h`).
+fn since_cutoff(s: &str) -> Result<String> {
+    if s.contains('T') {
+        return Ok(s.to_string());
+    }
+    let (num, unit) = s.split_at(s.trim_end_matches(|c: char| c.is_ascii_alphabetic()).len());
+    let n: u64 = num.parse().map_err(|_| Error(format!("invalid --since {s:?}: a time (RFC 3339) or a duration like 10m")))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return err(format!("invalid --since {s:?}: unit must be s, m or h")),
+    };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    Ok(skiff_runtime::state::rfc3339(now.saturating_sub(secs) as i64, 0))
 }
 
 /// `port ID`.

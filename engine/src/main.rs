@@ -277,17 +277,18 @@ fn real_main(args: Vec<String>) -> i32 {
             each(&p.args, cmd, |r| containers::rm(&env, r, p.on("force")))
         }
         "ps" => {
-            let Ok(p) = simple(&rest, &[flag("all", Some('a'), false), flag("quiet", Some('q'), false), flag("format", None, true)], cmd) else { return 125 };
-            match containers::ps(&env, p.on("all"), p.on("quiet"), p.get("format").is_some_and(|f| f.contains("json"))) {
+            let Ok(p) = simple(&rest, &[flag("all", Some('a'), false), flag("quiet", Some('q'), false), flag("format", None, true), flag("filter", Some('f'), true)], cmd) else { return 125 };
+            let filters: Vec<String> = p.all("filter").into_iter().map(String::from).collect();
+            match containers::ps(&env, p.on("all"), p.on("quiet"), p.get("format").is_some_and(|f| f.contains("json")), &filters) {
                 Ok(()) => 0,
                 Err(e) => fail(1, e),
             }
         }
         "logs" => {
-            let Ok(p) = simple(&rest, &[flag("follow", Some('f'), false), flag("tail", Some('n'), true), flag("timestamps", Some('t'), false)], cmd) else { return 125 };
+            let Ok(p) = simple(&rest, &[flag("follow", Some('f'), false), flag("tail", Some('n'), true), flag("timestamps", Some('t'), false), flag("since", None, true)], cmd) else { return 125 };
             let tail = p.get("tail").filter(|t| *t != "all").and_then(|t| t.parse().ok());
             let Some(r) = p.args.first() else { return fail(1, "\"logs\" requires exactly 1 argument") };
-            match containers::logs(&env, r, p.on("follow"), tail, p.on("timestamps")) {
+            match containers::logs(&env, r, p.on("follow"), tail, p.on("timestamps"), p.get("since")) {
                 Ok(()) => 0,
                 Err(e) => fail(1, format!("Error response: {e}")),
             }

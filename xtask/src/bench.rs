@@ -9,27 +9,45 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod chart;
+pub mod engine;
 pub mod proxy;
+pub mod runtime;
+pub mod shim;
+
+const SECTIONS: [&str; 6] = ["sizes", "init", "proxy", "runtime", "shim", "engine"];
 
 pub fn run(args: &[String]) -> Result<(), String> {
+    let began = Instant::now();
     let quick = args.iter().any(|a| a == "--quick");
     let what: Vec<&str> = args.iter().map(String::as_str).filter(|a| !a.starts_with("--")).collect();
-    let what = if what.is_empty() || what == ["all"] { vec!["sizes", "init", "proxy"] } else { what };
+    let what = if what.is_empty() || what == ["all"] { SECTIONS.to_vec() } else { what };
+    if let Some(bad) = what.iter().find(|w| !SECTIONS.contains(w)) {
+        return Err(format!("bench: unknown section `{bad}` ({}|all)", SECTIONS.join("|")));
+    }
     dist::dist(HOST)?;
     let dist_dir = root().join("dist").join(HOST);
     let mut sections = Vec::new();
+    // One private dockerd for the shim and engine sections, torn down at the end.
+    let mut docker: Option<engine::Dockerd> = None;
     for w in what {
+        let t = Instant::now();
         let text = match w {
             "sizes" => sizes(&dist_dir)?,
             "init" => init(&dist_dir, quick)?,
             "proxy" => proxy::proxy(&dist_dir, quick)?,
-            "shim" | "runtime" | "engine" => return Err(format!("bench {w}: not implemented yet")),
-            other => return Err(format!("bench: unknown section `{other}` (init|proxy|sizes|all)")),
+            "runtime" => runtime::runtime(&dist_dir, quick)?,
+            "shim" => shim::shim(&dist_dir, quick, &mut docker)?,
+            _ => engine::engine(&dist_dir, quick, &mut docker)?,
         };
         println!("{text}");
+        println!("bench {w}: {:.0} s", t.elapsed().as_secs_f64());
         sections.push((w, text));
     }
-    write_results(&sections)
+    drop(docker);
+    write_results(&sections)?;
+    println!("bench: {:.0} s in all{}", began.elapsed().as_secs_f64(), if quick { " (--quick)" } else { "" });
+    Ok(())
 }
 
 /// Runs as `xtask zombie-burst N` under the init being measured: forks N
@@ -59,6 +77,7 @@ fn sizes(dist_dir: &Path) -> Result<String, String> {
         ("engine", &["/usr/sbin/dockerd", "/usr/bin/containerd", "/usr/bin/docker"], "dockerd+containerd+docker"),
     ];
     let mut t = String::from("| binary | ours KiB | peer | peer KiB | ours/peer |\n|---|---:|---|---:|---:|\n");
+    let mut bars = Vec::new();
     for (name, paths, peer) in peers {
         let o = ours(name)?;
         let p: Result<Vec<u64>, String> = paths.iter().map(|p| size(p)).collect();
@@ -66,11 +85,13 @@ fn sizes(dist_dir: &Path) -> Result<String, String> {
             Ok(v) => {
                 let p: u64 = v.iter().sum();
                 t += &format!("| {name} | {:.1} | {peer} | {:.1} | {:.3} |\n", kib(o), kib(p), o as f64 / p as f64);
+                bars.push(chart::Bar::new(format!("{name} vs {peer}"), o as f64 / p as f64));
             }
             Err(missing) => t += &format!("| {name} | {:.1} | {peer} | missing {missing} (install docker.io, containerd, runc, tini) | - |\n", kib(o)),
         }
     }
-    Ok(format!("## sizes\n\nStatic x86_64 binaries from `cargo xtask dist` against the Debian peers' files.\n\n{t}"))
+    let link = chart::write("sizes", "skiff binary sizes vs the programs they replace", &bars)?;
+    Ok(format!("## sizes\n\nStatic x86_64 binaries from `cargo xtask dist` against the Debian peers' files.\n\n{t}\n{link}"))
 }
 
 fn kib(b: u64) -> f64 {
@@ -192,10 +213,20 @@ fn init(dist_dir: &Path, quick: bool) -> Result<String, String> {
     }
     let sleep = PathBuf::from("/bin/sleep");
     let mut rss = String::from("\n| init (child running) | VmRSS KiB |\n|---|---:|\n");
+    let mut kbs = Vec::new();
     for (name, bin) in [("skiff init", &ours), ("tini-static", &tini), ("docker-init", &docker_init)] {
         let kb = rss_with_child(&[bin.clone(), "-s".into(), "--".into(), sleep.clone(), "5".into()])?;
         rss += &format!("| {name} | {kb} |\n");
+        kbs.push(kb as f64);
     }
+    let bars = vec![
+        chart::Bar::new("init -- true vs tini-static", ours_t / st[2].median),
+        chart::Bar::new("init -- true vs docker-init", ours_t / st[3].median),
+        chart::Bar::new("init -- true vs true alone", ours_t / base).target(1.5),
+        chart::Bar::new("RSS vs tini-static", kbs[0] / kbs[1]),
+        chart::Bar::new("RSS vs docker-init", kbs[0] / kbs[2]),
+    ];
+    let link = chart::write("init", "skiff init vs tini and docker-init", &bars)?;
     let n = if quick { 2000 } else { 10000 };
     let mut reap = format!("\n| zombie burst of {n} orphans | ms to reap all and exit | left behind |\n|---|---:|---:|\n");
     for (name, bin) in [("skiff init", &ours), ("tini-static", &tini)] {
@@ -203,7 +234,7 @@ fn init(dist_dir: &Path, quick: bool) -> Result<String, String> {
         reap += &format!("| {name} | {ms:.0} | {left} |\n");
     }
     Ok(format!(
-        "## init\n\n{rounds} rounds x {per} runs, alternating; per-round medians. Target: `init -- true` within 1.5x of `true` alone (measured: {:.2}x); RSS under 200 KiB.\n\n{t}{rss}{reap}",
+        "## init\n\n{rounds} rounds x {per} runs, alternating; per-round medians. Target: `init -- true` within 1.5x of `true` alone (measured: {:.2}x); RSS under 200 KiB.\n\n{t}{rss}{reap}\n{link}",
         ours_t / base
     ))
 }
