@@ -217,10 +217,28 @@ pub fn create(root: &Path, mut rec: Record, name: Option<&str>) -> Result<Record
         }
         None => generate_name(root, &rec.id)?,
     };
+    // The dir appears with its record or not at all: an engine killed here
+    // leaves only a `.tmp-` dir, which `list` ignores and later runs remove.
     let d = dir(root, &rec.id);
-    std::fs::create_dir_all(&d).ctx(|| format!("create {}", d.display()))?;
-    rec.save(root)?;
+    let tmp = containers_dir(root).join(format!(".tmp-{}", rec.id));
+    std::fs::create_dir_all(&tmp).ctx(|| format!("create {}", tmp.display()))?;
+    let text = serde_json::to_vec_pretty(&rec).ctx(|| "serialize container record")?;
+    skiff_runtime::state::write_atomic(&tmp.join(RECORD), &text)?;
+    std::fs::rename(&tmp, &d).ctx(|| format!("rename {} to {}", tmp.display(), d.display()))?;
+    remove_stale_temps(root);
     Ok(rec)
+}
+
+/// `.tmp-` dirs older than a minute are from killed engines: remove them.
+fn remove_stale_temps(root: &Path) {
+    let Ok(entries) = std::fs::read_dir(containers_dir(root)) else { return };
+    for e in entries.flatten() {
+        let stale = e.file_name().to_string_lossy().starts_with(".tmp-")
+            && e.metadata().and_then(|m| m.modified()).is_ok_and(|t| t.elapsed().is_ok_and(|a| a.as_secs() > 60));
+        if stale {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 #[cfg(test)]
