@@ -532,6 +532,15 @@ pub fn proxy(dist_dir: &Path, quick: bool) -> Result<String, String> {
         verdict(r >= 1.2)
     );
     out += &rss;
+    // Throughput ratios: higher is better, so the targets are floors.
+    let bars = vec![
+        super::chart::Bar::new("bulk vs docker-proxy", b_dp).target_as(1.0, "target >= 1.0x"),
+        super::chart::Bar::new("bulk vs direct loopback", b_direct).target_as(0.45, "target >= 0.45x"),
+        super::chart::Bar::new("keep-alive vs best of docker-proxy, rinetd", ratio_best(&ka)).target_as(1.2, "target >= 1.2x"),
+        super::chart::Bar::new("churn vs best of docker-proxy, rinetd", ratio_best(&churn)).target_as(1.2, "target >= 1.2x"),
+    ];
+    out += "\n";
+    out += &super::chart::write("proxy", "skiff proxy throughput vs its peers (higher is better)", &bars)?;
     Ok(out.replace("{TIME}", &format!("{:.0}", began.elapsed().as_secs_f64())).replace("{LOAD}", &loadavg()))
 }
 
