@@ -153,6 +153,53 @@ impl Cgroup {
             .ctx(|| format!("update cgroup {}", self.path))
     }
 
+    /// Rootless (no privileges over the host's cgroups, runc's rootless
+    /// cgroup manager): puts `pid` in the hierarchies where the user may make
+    /// the directories and move the process (a delegated cgroup), leaves the
+    /// others out of the container's cgroup, then applies each section of
+    /// `resources` it can and warns about the rest, as runc does. Device
+    /// rules are not applied: the user namespace keeps device nodes out.
+    pub fn join_rootless(&mut self, pid: i32, resources: Option<&LinuxResources>) {
+        let mut kept = Vec::new();
+        for h in std::mem::take(&mut self.hierarchies) {
+            let mut made = Vec::new();
+            let r = self.make_dirs_in(&h, &mut made).and_then(|()| write(&h.dir, "cgroup.procs", &pid.to_string()));
+            match r {
+                Ok(()) => kept.push(h),
+                Err(e) => {
+                    for dir in made.iter().rev() {
+                        let _ = std::fs::remove_dir(dir);
+                    }
+                    crate::logging::debug(&format!("rootless: cgroup hierarchy {} not used: {e}", h.mount.display()));
+                }
+            }
+        }
+        self.hierarchies = kept;
+        if self.mode == Mode::V2 {
+            if let Some(h) = self.unified() {
+                v2::enable_all(&h.mount, &self.path, &self.v2_controllers);
+            }
+        }
+        let sections = resources.map(sections).unwrap_or_default();
+        if sections.is_empty() {
+            return;
+        }
+        if self.hierarchies.is_empty() {
+            let keys: Vec<&str> = sections.iter().map(|(k, _)| *k).collect();
+            crate::logging::warn(&format!(
+                "rootless container without a cgroup it may write (no delegated cgroup at {}): linux.resources {} ignored",
+                self.path,
+                keys.join(", ")
+            ));
+            return;
+        }
+        for (key, one) in sections {
+            if let Err(e) = self.apply(Some(&one), false) {
+                crate::logging::warn(&format!("rootless: linux.resources.{key} ignored: {e}"));
+            }
+        }
+    }
+
     /// Moves `pid` into the cgroup in every hierarchy.
     pub fn add_pid(&self, pid: i32) -> Result<()> {
         for h in &self.hierarchies {
@@ -218,6 +265,18 @@ impl Cgroup {
             Some(e) => Err(e).ctx(|| format!("delete cgroup {}", self.path)),
             None => Ok(()),
         }
+    }
+
+    /// Fails naming `what` when the container joined no hierarchy (rootless
+    /// without a delegated cgroup).
+    pub fn check_joined(&self, what: &str) -> Result<()> {
+        if self.hierarchies.is_empty() {
+            return err(format!(
+                "{what}: the container has no cgroup (rootless, without a cgroup delegated to the user at {})",
+                self.path
+            ));
+        }
+        Ok(())
     }
 
     fn unified(&self) -> Option<&Hierarchy> {
@@ -511,6 +570,44 @@ impl Cgroup {
             None => Ok(()),
         }
     }
+}
+
+/// `r` split into one LinuxResources per section that is set (devices
+/// left out), each applied on its own in rootless mode.
+fn sections(r: &LinuxResources) -> Vec<(&'static str, LinuxResources)> {
+    let mut out = Vec::new();
+    let mut add = |name: &'static str, set: bool, fill: &dyn Fn(&mut LinuxResources)| {
+        if set {
+            let mut one = LinuxResources::default();
+            fill(&mut one);
+            out.push((name, one));
+        }
+    };
+    add("memory", r.memory().is_some(), &|o| {
+        o.set_memory(*r.memory());
+    });
+    add("cpu", r.cpu().is_some(), &|o| {
+        o.set_cpu(r.cpu().clone());
+    });
+    add("pids", r.pids().is_some(), &|o| {
+        o.set_pids(*r.pids());
+    });
+    add("blockIO", r.block_io().is_some(), &|o| {
+        o.set_block_io(r.block_io().clone());
+    });
+    add("hugepageLimits", r.hugepage_limits().as_ref().is_some_and(|l| !l.is_empty()), &|o| {
+        o.set_hugepage_limits(r.hugepage_limits().clone());
+    });
+    add("network", r.network().is_some(), &|o| {
+        o.set_network(r.network().clone());
+    });
+    add("rdma", r.rdma().as_ref().is_some_and(|m| !m.is_empty()), &|o| {
+        o.set_rdma(r.rdma().clone());
+    });
+    add("unified", r.unified().as_ref().is_some_and(|m| !m.is_empty()), &|o| {
+        o.set_unified(r.unified().clone());
+    });
+    out
 }
 
 fn collect_pids(dir: &Path, top: bool, out: &mut Vec<i32>) -> Result<()> {

@@ -9,6 +9,7 @@ use crate::namespaces::Plan;
 use crate::process::{self, Init};
 use crate::state::{self, Saved, Status, FIFO};
 use crate::{hooks, spec, sync};
+use oci_spec::runtime::LinuxIdMapping;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -22,6 +23,10 @@ pub const CONFIG_COPY: &str = "config.json";
 pub struct Global {
     pub root: PathBuf,
     pub systemd_cgroup: bool,
+    /// `--rootless` (auto: not running as root): cgroups are used only
+    /// where the user may write them (a delegated cgroup), limits that
+    /// cannot be applied are warned about, not errors.
+    pub rootless: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -80,8 +85,24 @@ pub fn create(g: &Global, o: &CreateOpts, sigmask: libc::sigset_t) -> Result<i32
     }
     let linux = spec.linux().as_ref();
     let plan = Plan::new(linux.and_then(|l| l.namespaces().as_deref()).unwrap_or(&[]))?;
+    // SAFETY: geteuid cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    if euid != 0 && !plan.has(libc::CLONE_NEWUSER) {
+        return err(format!(
+            "running as uid {euid} (not root) needs a user namespace, and linux.namespaces in {} has no \"user\" \
+             entry: make the config with `runtime spec --rootless` (a user namespace mapping your ids to root)",
+            bundle.join("config.json").display()
+        ));
+    }
 
-    std::fs::create_dir_all(&g.root).ctx(|| format!("create state root {}", g.root.display()))?;
+    if g.rootless {
+        // Private to the user, as runc makes its root.
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&g.root)
+    } else {
+        std::fs::create_dir_all(&g.root)
+    }
+    .ctx(|| format!("create state root {}", g.root.display()))?;
     let dir = state::dir(&g.root, &o.id);
     match std::fs::create_dir(&dir) {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
@@ -99,9 +120,13 @@ pub fn create(g: &Global, o: &CreateOpts, sigmask: libc::sigset_t) -> Result<i32
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o711)).ctx(|| format!("chmod {}", dir.display()))?;
     let state_dir = std::fs::File::open(&dir).ctx(|| format!("open {}", dir.display()))?;
 
-    let cgroup = Cgroup::resolve(linux.and_then(|l| l.cgroups_path().as_deref()), &o.id, g.systemd_cgroup)?;
-    cleanup.cgroup = Some(cgroup.clone());
-    cgroup.create(linux.and_then(|l| l.resources().as_ref()))?;
+    let mut cgroup = Cgroup::resolve(linux.and_then(|l| l.cgroups_path().as_deref()), &o.id, g.systemd_cgroup)?;
+    let resources = linux.and_then(|l| l.resources().as_ref());
+    // Rootless: the cgroup is joined where the user may, once the pid is known.
+    if !g.rootless {
+        cleanup.cgroup = Some(cgroup.clone());
+        cgroup.create(resources)?;
+    }
 
     let console = match (&o.console_socket, terminal) {
         (Some(p), true) => Some(crate::console::connect(p)?),
@@ -143,7 +168,12 @@ pub fn create(g: &Global, o: &CreateOpts, sigmask: libc::sigset_t) -> Result<i32
     if plan.clone_flags & libc::CLONE_NEWUSER != 0 {
         write_id_maps(pid, linux)?;
     }
-    cgroup.add_pid(pid)?;
+    if g.rootless {
+        cgroup.join_rootless(pid, resources);
+        cleanup.cgroup = Some(cgroup.clone());
+    } else {
+        cgroup.add_pid(pid)?;
+    }
     if let Some(adj) = process.oom_score_adj() {
         std::fs::write(format!("/proc/{pid}/oom_score_adj"), adj.to_string()).ctx(|| format!("set oom_score_adj {adj}"))?;
     }
@@ -178,23 +208,85 @@ pub fn create(g: &Global, o: &CreateOpts, sigmask: libc::sigset_t) -> Result<i32
     std::fs::copy(bundle.join("config.json"), &config).ctx(|| format!("copy config.json to {}", config.display()))?;
     saved.save(&g.root)?;
     if let Some(p) = &o.pid_file {
-        state::write_atomic(p, pid.to_string().as_bytes())?;
+        state::write_volatile(p, pid.to_string().as_bytes())?;
     }
     cleanup.armed = false;
     Ok(pid)
 }
 
+/// Writes the new user namespace's uid and gid maps. Root writes them
+/// directly. Another user may write only a map of its own id that way (the
+/// gid map after `deny` in setgroups, as the kernel requires); a map of
+/// more ids goes through newuidmap / newgidmap (Debian's `uidmap`, which
+/// check /etc/subuid and /etc/subgid), as runc does.
 fn write_id_maps(pid: i32, linux: Option<&oci_spec::runtime::Linux>) -> Result<()> {
-    let fmt = |maps: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| {
-        maps.into_iter().flatten().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect::<String>()
-    };
-    let uid = fmt(linux.and_then(|l| l.uid_mappings().as_ref()));
-    let gid = fmt(linux.and_then(|l| l.gid_mappings().as_ref()));
-    if uid.is_empty() || gid.is_empty() {
+    let uids = linux.and_then(|l| l.uid_mappings().as_deref()).unwrap_or(&[]);
+    let gids = linux.and_then(|l| l.gid_mappings().as_deref()).unwrap_or(&[]);
+    if uids.is_empty() || gids.is_empty() {
         return err("a new user namespace needs linux.uidMappings and linux.gidMappings");
     }
-    std::fs::write(format!("/proc/{pid}/uid_map"), &uid).ctx(|| format!("write uid_map {}", uid.trim()))?;
-    std::fs::write(format!("/proc/{pid}/gid_map"), &gid).ctx(|| format!("write gid_map {}", gid.trim()))
+    // SAFETY: geteuid/getegid cannot fail.
+    let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    let direct = |file: &str, maps: &[LinuxIdMapping]| {
+        let text: String = maps.iter().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect();
+        std::fs::write(format!("/proc/{pid}/{file}"), &text)
+            .ctx(|| format!("write {file} {}", text.trim().replace('\n', ", ")))
+    };
+    let own_only = |maps: &[LinuxIdMapping], id: u32| maps.len() == 1 && maps[0].host_id() == id && maps[0].size() == 1;
+    if euid == 0 {
+        direct("uid_map", uids)?;
+        return direct("gid_map", gids);
+    }
+    if own_only(uids, euid) {
+        direct("uid_map", uids)?;
+    } else {
+        map_with_helper("newuidmap", pid, uids, ("uid", euid, "/etc/subuid"))?;
+    }
+    if own_only(gids, egid) {
+        std::fs::write(format!("/proc/{pid}/setgroups"), "deny")
+            .ctx(|| format!("write deny to /proc/{pid}/setgroups"))?;
+        direct("gid_map", gids)
+    } else {
+        map_with_helper("newgidmap", pid, gids, ("gid", egid, "/etc/subgid"))
+    }
+}
+
+/// Runs newuidmap / newgidmap `pid` with `maps`. `who` is (uid or gid,
+/// the caller's id, the subordinate ids file) for the messages.
+fn map_with_helper(tool: &str, pid: i32, maps: &[LinuxIdMapping], who: (&str, u32, &str)) -> Result<()> {
+    let (kind, own, file) = who;
+    let path = std::env::var_os("PATH")
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "/usr/sbin:/usr/bin:/sbin:/bin".into())
+        .to_string_lossy()
+        .split(':')
+        .map(|d| Path::new(d).join(tool))
+        .find(|p| p.is_file());
+    let Some(path) = path else {
+        return err(format!(
+            "linux.{kind}Mappings maps more than your own {kind} {own}: that needs {tool} (Debian package uidmap, \
+             not found in $PATH) and ids for you in {file}; or map only {kind} {own} (`runtime spec --rootless`)"
+        ));
+    };
+    let mut args = vec![pid.to_string()];
+    for m in maps {
+        args.extend([m.container_id(), m.host_id(), m.size()].map(|v| v.to_string()));
+    }
+    let out = std::process::Command::new(&path)
+        .args(&args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .ctx(|| format!("run {}", path.display()))?;
+    if !out.status.success() {
+        return err(format!(
+            "{} {} failed ({}): {} (are the ids in {file}?)",
+            path.display(),
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(())
 }
 
 /// `start`: releases a created container into its program.
@@ -251,7 +343,12 @@ pub fn kill(g: &Global, id: &str, sig: i32, all: bool) -> Result<()> {
     if status == Status::Stopped {
         return err(format!("container {id} is not running"));
     }
-    let pids = if all { saved.cgroup.pids()? } else { vec![saved.pid] };
+    let mut pids = if all { saved.cgroup.pids()? } else { vec![saved.pid] };
+    // A rootless container without a cgroup: its init (and with it a pid
+    // namespace) is what can be signalled.
+    if pids.is_empty() {
+        pids.push(saved.pid);
+    }
     for pid in pids {
         // SAFETY: kill has no memory effects.
         if unsafe { libc::kill(pid, sig) } != 0 {
@@ -384,7 +481,9 @@ pub fn run(g: &Global, o: &CreateOpts, detach: bool) -> Result<i32> {
 
 /// `ps`: every pid in the container's cgroup (json form), sorted.
 pub fn pids(g: &Global, id: &str) -> Result<Vec<i32>> {
-    Saved::load(&g.root, id)?.cgroup.pids()
+    let saved = Saved::load(&g.root, id)?;
+    saved.cgroup.check_joined("ps")?;
+    saved.cgroup.pids()
 }
 
 /// `ps` table form, as runc: the host's `ps ARGS` (default `-ef`), its
@@ -494,6 +593,7 @@ pub fn update(g: &Global, id: &str, o: &UpdateOpts) -> Result<()> {
         return err(format!("cannot update container {id}: it is not running"));
     }
     let r = update_resources(o)?;
+    saved.cgroup.check_joined("update")?;
     saved.cgroup.update(&r)
 }
 

@@ -299,7 +299,7 @@ pub fn exec(g: &Global, o: &ExecOpts) -> Result<i32> {
             libc::waitpid(pid, std::ptr::null_mut(), 0);
         }
     };
-    let pid = match start(&saved, &parent, helper, oom) {
+    let pid = match start(&saved, &parent, helper, oom, g.rootless) {
         Ok(pid) => pid,
         Err(e) => {
             kill_wait(helper);
@@ -315,7 +315,7 @@ pub fn exec(g: &Global, o: &ExecOpts) -> Result<i32> {
         return Err(e);
     }
     if let Some(f) = &o.pid_file {
-        state::write_atomic(f, pid.to_string().as_bytes())?;
+        state::write_volatile(f, pid.to_string().as_bytes())?;
     }
     if o.detach {
         return Ok(0);
@@ -325,8 +325,15 @@ pub fn exec(g: &Global, o: &ExecOpts) -> Result<i32> {
 
 /// The runtime's side up to the clone: cgroup, oom_score_adj, then the
 /// helper joins the namespaces and reports the process's pid.
-fn start(saved: &Saved, chan: &Channel, helper: i32, oom: Option<i32>) -> Result<i32> {
-    saved.cgroup.add_pid(helper)?;
+fn start(saved: &Saved, chan: &Channel, helper: i32, oom: Option<i32>, rootless: bool) -> Result<i32> {
+    match saved.cgroup.add_pid(helper) {
+        // Rootless, a delegated cgroup may not admit a process from where
+        // the caller stands (cgroup2 wants the common ancestor writable).
+        Err(e) if rootless => {
+            crate::logging::warn(&format!("rootless: exec process not in the container's cgroup: {e}"))
+        }
+        r => r?,
+    }
     if let Some(adj) = oom {
         std::fs::write(format!("/proc/{helper}/oom_score_adj"), adj.to_string())
             .ctx(|| format!("set oom_score_adj {adj}"))?;

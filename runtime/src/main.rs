@@ -95,7 +95,10 @@ fn parse(args: &[String], stop_at_positional: bool, cmd: &str) -> Result<(Parsed
             };
             let v = match v {
                 Some(v) => v,
-                None if VALUED.contains(&k.as_str()) && !(k == "f" && cmd == "delete") => {
+                None if VALUED.contains(&k.as_str())
+                    && !(k == "f" && cmd == "delete")
+                    && !(k == "rootless" && cmd == "spec") =>
+                {
                     i += 1;
                     args.get(i).cloned().ok_or_else(|| Error(format!("flag needs an argument: {a}")))?
                 }
@@ -190,9 +193,20 @@ fn real_main(args: &[String]) -> Result<i32> {
         return err(format!("invalid log-format {log_format:?} (text or json)"));
     }
     logging::init(global.get(&["log"]).map(PathBuf::from), log_format == "json", global.on(&["debug"]));
+    // SAFETY: geteuid cannot fail.
+    let rootless = match global.get(&["rootless"]).unwrap_or("auto") {
+        "auto" => (unsafe { libc::geteuid() }) != 0,
+        "true" => true,
+        "false" => false,
+        v => return err(format!("invalid --rootless value {v:?} (true, false or auto)")),
+    };
     let g = Global {
-        root: PathBuf::from(global.get(&["root"]).unwrap_or(state::DEFAULT_ROOT)),
+        root: match global.get(&["root"]) {
+            Some(r) => PathBuf::from(r),
+            None => state::default_root()?,
+        },
         systemd_cgroup: global.on(&["systemd-cgroup"]),
+        rootless,
     };
     let Some(cmd) = args.get(at) else {
         eprintln!("{USAGE}");
@@ -239,6 +253,7 @@ fn real_main(args: &[String]) -> Result<i32> {
             if st == state::Status::Stopped || st == state::Status::Created {
                 return err(format!("container {} is {}, not running", saved.id, st.as_str()));
             }
+            saved.cgroup.check_joined(cmd)?;
             saved.cgroup.freeze(cmd == "pause")?;
         }
         "features" => println!("{}", features::json()),

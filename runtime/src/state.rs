@@ -11,6 +11,33 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub const DEFAULT_ROOT: &str = "/run/skiff-runtime";
+
+/// The state root without `--root`: [`DEFAULT_ROOT`] for root; for another
+/// user `$XDG_RUNTIME_DIR/skiff-runtime` (as runc uses `$XDG_RUNTIME_DIR/runc`),
+/// else `/tmp/skiff-runtime-<uid>`, which must be the user's own.
+pub fn default_root() -> Result<PathBuf> {
+    // SAFETY: geteuid cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    if uid == 0 {
+        return Ok(PathBuf::from(DEFAULT_ROOT));
+    }
+    if let Some(xdg) = std::env::var_os("XDG_RUNTIME_DIR").filter(|x| !x.is_empty()) {
+        return Ok(Path::new(&xdg).join("skiff-runtime"));
+    }
+    let p = PathBuf::from(format!("/tmp/skiff-runtime-{uid}"));
+    // In a world-writable /tmp another user could have made it first.
+    if let Ok(m) = std::fs::symlink_metadata(&p) {
+        use std::os::unix::fs::MetadataExt;
+        if !m.is_dir() || m.uid() != uid || m.mode() & 0o022 != 0 {
+            return err(format!(
+                "state root {} is not a directory private to uid {uid}: remove it or pass --root",
+                p.display()
+            ));
+        }
+    }
+    Ok(p)
+}
+
 pub const FIFO: &str = "exec.fifo";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,7 +130,7 @@ impl Saved {
     pub fn save(&self, root: &Path) -> Result<()> {
         let d = dir(root, &self.id);
         let text = serde_json::to_vec(self).ctx(|| "serialize state")?;
-        write_atomic(&d.join("state.json"), &text)
+        write_volatile(&d.join("state.json"), &text)
     }
 
     /// Current status, from the process and the exec FIFO.
@@ -135,12 +162,27 @@ impl Saved {
     }
 }
 
-/// Writes `data` to `path` through a temp file, fsync and rename.
+/// Writes `data` to `path` through a temp file, fsync and rename: readers
+/// see the old or the new content, and the new one survives a power cut.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    write_replacing(path, data, true)
+}
+
+/// The same without fsync, for state that means nothing after a reboot
+/// (the runtime's: its containers die with the host). Readers still never
+/// see half a file; a disk flush per `create` would cost more than the rest
+/// of it when the state root is not on tmpfs.
+pub fn write_volatile(path: &Path, data: &[u8]) -> Result<()> {
+    write_replacing(path, data, false)
+}
+
+fn write_replacing(path: &Path, data: &[u8], durable: bool) -> Result<()> {
     let tmp = path.with_extension("tmp");
     let mut f = std::fs::File::create(&tmp).ctx(|| format!("create {}", tmp.display()))?;
     f.write_all(data).ctx(|| format!("write {}", tmp.display()))?;
-    f.sync_all().ctx(|| format!("fsync {}", tmp.display()))?;
+    if durable {
+        f.sync_all().ctx(|| format!("fsync {}", tmp.display()))?;
+    }
     std::fs::rename(&tmp, path).ctx(|| format!("rename {} to {}", tmp.display(), path.display()))
 }
 

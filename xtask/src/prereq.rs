@@ -26,6 +26,8 @@ pub const SUITE: &[(&str, &str)] = &[
     ("/usr/bin/ctr", "containerd"),
     ("/usr/share/containers/seccomp.json", "golang-github-containers-common"),
     ("/bin/tar", "tar"),
+    ("/usr/bin/newuidmap", "uidmap"),
+    ("/usr/sbin/useradd", "passwd"),
 ];
 
 /// Fails listing every missing program with its package.

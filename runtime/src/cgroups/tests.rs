@@ -988,3 +988,43 @@ fn root_delete_removes_sub_cgroups_and_is_idempotent() {
     f.assert_gone();
     f.cg.delete().unwrap();
 }
+
+#[test]
+fn rootless_join_keeps_what_it_may_write_and_applies_what_it_can() {
+    // No cgroup.procs to write: the hierarchy is left out, its directory removed.
+    let t = TempDir::new("rootless-skip");
+    let mut cg = fake_cgroup(&t.0, "pids");
+    cg.hierarchies = vec![Hierarchy { name: "pids".into(), mount: t.0.clone(), dir: t.0.join("c") }];
+    cg.join_rootless(42, Some(&resources(json!({"pids": {"limit": 10}}))));
+    assert!(cg.hierarchies.is_empty());
+    assert!(!t.0.join("c").exists(), "directory of a skipped hierarchy left behind");
+    assert!(cg.check_joined("pause").unwrap_err().0.contains("no cgroup"));
+
+    // A writable (delegated) one is joined; pids applies, memory is only warned about.
+    let t = TempDir::new("rootless-join");
+    std::fs::create_dir(t.0.join("c")).unwrap();
+    for f in ["cgroup.procs", "pids.max"] {
+        std::fs::write(t.0.join("c").join(f), "").unwrap();
+    }
+    cg.hierarchies = vec![Hierarchy { name: "pids".into(), mount: t.0.clone(), dir: t.0.join("c") }];
+    cg.join_rootless(
+        42,
+        Some(&resources(json!({"memory": {"limit": 1048576}, "pids": {"limit": 10},
+            "devices": [{"allow": false, "access": "rwm"}]}))),
+    );
+    assert_eq!(cg.hierarchies.len(), 1);
+    assert!(cg.check_joined("pause").is_ok());
+    assert_eq!(std::fs::read_to_string(t.0.join("c/cgroup.procs")).unwrap(), "42");
+    assert_eq!(std::fs::read_to_string(t.0.join("c/pids.max")).unwrap(), "10");
+}
+
+#[test]
+fn resources_split_into_sections_without_devices() {
+    let r = resources(json!({"devices": [{"allow": false, "access": "rwm"}], "cpu": {"shares": 2}, "pids": {"limit": 3},
+        "unified": {}, "hugepageLimits": [{"pageSize": "2MB", "limit": 1}]}));
+    let s = sections(&r);
+    let names: Vec<&str> = s.iter().map(|(n, _)| *n).collect();
+    assert_eq!(names, ["cpu", "pids", "hugepageLimits"]);
+    assert_eq!(s[1].1.pids().as_ref().unwrap().limit(), 3);
+    assert!(s.iter().all(|(_, r)| r.devices().is_none() && r.memory().is_none()));
+}
