@@ -10,6 +10,7 @@
 //!   lock                      flock around read-modify-write of repositories.json
 //!   gc.lock                   shared by writers, exclusive for garbage collection
 //!   tmp/                      work in progress; nothing here is ever referenced
+//!   pulls/<manifest-hex>      pulls under way or interrupted (registry::pull): GC keeps their content
 //! ```
 //! An image is its config blob (the image id is its digest) and a manifest
 //! blob listing the config and the layer blobs; `repositories.json` maps

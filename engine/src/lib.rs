@@ -8,6 +8,7 @@ pub mod images;
 pub mod network;
 pub mod oci;
 pub mod record;
+pub mod registry;
 pub mod rootfs;
 pub mod terminal;
 pub mod volumes;

@@ -17,6 +17,7 @@ Containers: run create start stop kill restart rm ps logs wait inspect port rena
             container prune, restore (after a reboot: restart policies)
 Volumes:    volume create|ls|rm|inspect
 Images:     import load save tag images rmi image inspect
+            pull push login logout (registries: --platform, --insecure-registry HOST:PORT)
 Other:      version info
 
 Run 'engine COMMAND --help' for the flags (they are docker's).";
@@ -366,6 +367,50 @@ fn real_main(args: Vec<String>) -> i32 {
             let Ok(p) = simple(&rest, &[flag("force", Some('f'), false)], cmd) else { return 125 };
             images(&|s| image_cmds::rmi(s, &p.args, p.on("force")))
         }
+        "pull" | "push" => {
+            let flags = [
+                flag("platform", None, true),
+                flag("quiet", Some('q'), false),
+                flag("insecure-registry", None, true),
+                flag("limit-rate", None, true),
+                flag("disable-content-trust", None, false),
+            ];
+            let Ok(p) = simple(&rest, &flags, cmd) else { return 125 };
+            let [name] = p.args.as_slice() else { return fail(1, format!("\"{cmd}\" requires exactly 1 argument: NAME[:TAG]")) };
+            use skiff_engine::registry;
+            let insecure: Vec<String> = p.all("insecure-registry").into_iter().map(String::from).collect();
+            let opts = (|| -> skiff_engine::error::Result<registry::Options> {
+                let mut o = registry::Options::new(&root, &insecure)?;
+                o.quiet = p.on("quiet");
+                o.platform = p.get("platform").map(registry::parse_platform).transpose()?;
+                o.limit_rate = p.get("limit-rate").map(registry::parse_rate).transpose()?;
+                Ok(o)
+            })();
+            let opts = match opts {
+                Ok(o) => o,
+                Err(e) => return fail(1, e),
+            };
+            images(&|s| if cmd == "pull" { image_cmds::pull(s, name, &opts) } else { image_cmds::push(s, name, &opts) })
+        }
+        "login" => {
+            let flags = [
+                flag("username", Some('u'), true),
+                flag("password", Some('p'), true),
+                flag("password-stdin", None, false),
+                flag("insecure-registry", None, true),
+            ];
+            let Ok(p) = simple(&rest, &flags, cmd) else { return 125 };
+            let insecure: Vec<String> = p.all("insecure-registry").into_iter().map(String::from).collect();
+            let server = p.args.first().map(String::as_str);
+            match image_cmds::login(&root, server, p.get("username"), p.get("password"), p.on("password-stdin"), &insecure) {
+                Ok(()) => 0,
+                Err(e) => fail(1, e),
+            }
+        }
+        "logout" => match image_cmds::logout(&root, rest.first().map(String::as_str)) {
+            Ok(()) => 0,
+            Err(e) => fail(1, e),
+        },
         "image" => match rest.split_first() {
             Some((sub, more)) if sub == "inspect" => images(&|s| image_cmds::inspect(s, more)),
             Some((sub, more)) if sub == "ls" => images(&|s| image_cmds::images(s, more.first().map(String::as_str), false, false)),

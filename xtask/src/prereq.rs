@@ -28,6 +28,10 @@ pub const SUITE: &[(&str, &str)] = &[
     ("/bin/tar", "tar"),
     ("/usr/bin/newuidmap", "uidmap"),
     ("/usr/sbin/useradd", "passwd"),
+    ("/usr/bin/docker-registry", "docker-registry"),
+    ("/usr/bin/openssl", "openssl"),
+    ("/usr/bin/clang", "clang"),
+    ("/usr/bin/llvm-ar", "llvm"),
 ];
 
 /// Fails listing every missing program with its package.

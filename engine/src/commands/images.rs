@@ -6,6 +6,7 @@ use crate::images::archive::{self, Loaded};
 use crate::images::reference::{self, Reference};
 use crate::images::remove::{self, Removed};
 use crate::images::{config, import as import_, Details, Store};
+use crate::registry::{self, progress::Progress};
 use serde::Serialize;
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
@@ -378,6 +379,75 @@ pub fn inspect(store: &Store, names: &[String]) -> Result<()> {
         Ok(())
     } else {
         Err(Error(errors.join("\n")))
+    }
+}
+
+/// `engine pull [--platform P] [-q] NAME[:TAG|@DIGEST]`: docker's lines
+/// (per-layer progress on a terminal), then the full name pulled.
+pub fn pull(store: &Store, name: &str, opts: &registry::Options) -> Result<()> {
+    let mut progress = Progress::new(opts.quiet);
+    let pulled = registry::pull::pull(store, name, opts, &mut progress)?;
+    writeln!(io::stdout(), "{}", pulled.name).ctx(|| "write stdout")
+}
+
+/// `engine push [-q] NAME[:TAG]`: docker's lines (`TAG: digest: D size: N`).
+pub fn push(store: &Store, name: &str, opts: &registry::Options) -> Result<()> {
+    let mut progress = Progress::new(opts.quiet);
+    let pushed = registry::push::push(store, name, opts, &mut progress)?;
+    if opts.quiet {
+        writeln!(io::stdout(), "{}", pushed.digest).ctx(|| "write stdout")?;
+    }
+    Ok(())
+}
+
+/// The registry domain a `login`/`logout` argument names (`https://index.docker.io/v1/`,
+/// `http://127.0.0.1:5000`, `reg.lan:5000`); None: Docker Hub.
+pub fn login_domain(server: Option<&str>) -> String {
+    let s = server.unwrap_or("docker.io");
+    let s = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://")).unwrap_or(s);
+    let s = s.split('/').next().unwrap_or(s);
+    match s {
+        "" | "index.docker.io" | "registry-1.docker.io" => "docker.io".into(),
+        other => other.to_string(),
+    }
+}
+
+/// `engine login [SERVER] -u USER (-p PASS | --password-stdin)`: checks the
+/// credentials against the registry, then stores them (`<root>/auth.json`, 0600).
+pub fn login(root: &Path, server: Option<&str>, user: Option<&str>, password: Option<&str>, password_stdin: bool, insecure: &[String]) -> Result<()> {
+    let domain = login_domain(server);
+    let Some(user) = user.filter(|u| !u.is_empty()) else {
+        return err("login: a username is required (-u USER)");
+    };
+    let password = match (password, password_stdin) {
+        (Some(_), true) => return err("login: --password and --password-stdin are mutually exclusive"),
+        (Some(p), false) => p.to_string(),
+        (None, true) => {
+            let mut s = String::new();
+            io::stdin().lock().read_to_string(&mut s).ctx(|| "login: read the password from stdin")?;
+            s.trim_end_matches(['\n', '\r']).to_string()
+        }
+        (None, false) => return err("login: a password is required (--password-stdin, or -p)"),
+    };
+    if password.is_empty() {
+        return err("login: the password is empty");
+    }
+    let opts = registry::Options::new(root, insecure)?;
+    let mut client = registry::client::Client::new(root, &domain, "", &opts.insecure, Vec::new())?;
+    client.set_credentials(Some((user.to_string(), password.clone())));
+    client.check_login()?;
+    registry::auth::set(root, &domain, Some((user, &password)))?;
+    writeln!(io::stdout(), "Login Succeeded").ctx(|| "write stdout")
+}
+
+/// `engine logout [SERVER]`.
+pub fn logout(root: &Path, server: Option<&str>) -> Result<()> {
+    let domain = login_domain(server);
+    let key = registry::auth::key(&domain);
+    if registry::auth::set(root, &domain, None)? {
+        writeln!(io::stdout(), "Removing login credentials for {key}").ctx(|| "write stdout")
+    } else {
+        writeln!(io::stdout(), "Not logged in to {key}").ctx(|| "write stdout")
     }
 }
 

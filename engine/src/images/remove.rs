@@ -135,6 +135,8 @@ pub(crate) fn collect(store: &Store) -> Result<Vec<String>> {
         blobs.extend(m.layers.iter().map(|l| l.digest.clone()));
         chains.extend(Store::chain_ids(&cfg.rootfs.diff_ids));
     }
+    // what interrupted pulls completed stays for the next pull to resume
+    crate::registry::pull::pending_roots(store, &mut blobs, &mut chains);
     // no writer holds gc.lock: everything in tmp/ is left over from a crash
     let tmp = store.dir.join("tmp");
     for e in std::fs::read_dir(&tmp).into_iter().flatten().flatten() {
