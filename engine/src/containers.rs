@@ -527,12 +527,17 @@ fn wait_shim_gone(env: &Env, rec: &Record, limit: Duration) -> Result<()> {
         if Instant::now() > deadline {
             return err(format!("the shim of {} did not exit within {limit:?}", rec.short_id()));
         }
-        std::thread::sleep(Duration::from_millis(10));
+        std::thread::sleep(Duration::from_millis(2));
     }
 }
 
 /// `runtime delete --force`: the runtime's record of the container goes.
 fn runtime_delete(env: &Env, rec: &Record) {
+    // runc-style runtimes keep `<root>/<id>`: nothing there, nothing to delete
+    // (the shim already did), and no process to spawn.
+    if !env.runtime_root().join(&rec.id).exists() {
+        return;
+    }
     let _ = std::process::Command::new(&rec.runtime)
         .arg("--root")
         .arg(env.runtime_root())
