@@ -345,3 +345,25 @@ fn ps_filters_and_logs_since() {
     };
     assert_eq!(e.ok(&["logs", "--since", &future, "done1"]), "");
 }
+
+/// `exec -it` through a pty pair: the exec'd shell gets its own terminal.
+#[test]
+fn exec_with_a_tty() {
+    let e = Engine::new("exectty");
+    e.ok(&["run", "-d", "--name", "tbox", "busybox", "sleep", "60"]);
+    let mut pty = skiff_tests::pty::Pty::open(20, 70);
+    let mut c = e.cmd(&["exec", "-it", "tbox", "sh"]);
+    pty.attach(&mut c);
+    let mut child = c.spawn().expect("spawn engine exec");
+    let shown = pty.collect();
+    std::thread::sleep(Duration::from_millis(500));
+    pty.master.write_all(b"tty; stty size; echo x-$((3*3))\r").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    pty.master.write_all(b"exit 4\r").unwrap();
+    let st = skiff_tests::wait_child(&mut child, Duration::from_secs(30));
+    drop(pty);
+    let seen = shown.join().unwrap();
+    assert_eq!(st.code(), Some(4), "{seen}");
+    assert!(seen.contains("/dev/pts/") && seen.contains("x-9"), "{seen}");
+    assert!(seen.contains("20 70"), "terminal size not passed: {seen}");
+}
