@@ -41,9 +41,8 @@
 
 use crate::leftovers::{cgroup_dirs, cgroup_pids, describe, kill_all, pids_matching, remove_cgroup, unmount_all_under};
 use crate::{bin, busybox_rootfs, require, run, text, wait_until, TempDir};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -150,17 +149,7 @@ disabled_plugins = [
         let mut cmd = Command::new(CONTAINERD.0);
         cmd.arg("--config").arg(root.join("config.toml"));
         cmd.env_clear().env("PATH", PATH).env("HOME", &root).env("TMPDIR", &root);
-        let log = std::fs::File::create(root.join("containerd.log")).expect("create containerd.log");
-        cmd.stdin(Stdio::null()).stdout(log.try_clone().expect("dup log")).stderr(log);
-        // SAFETY: prctl is async-signal-safe; containerd gets SIGTERM when
-        // the thread that started it dies without dropping this.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong, 0, 0, 0);
-                Ok(())
-            });
-        }
-        c.child = Some(cmd.spawn().unwrap_or_else(|e| panic!("spawn {}: {e}", CONTAINERD.0)));
+        c.child = Some(crate::leftovers::spawn_daemon(&mut cmd, &root.join("containerd.log")));
 
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {

@@ -41,9 +41,8 @@ use crate::leftovers::{cgroup_dirs, cgroup_pids, describe, kill_all, mounts_unde
 use crate::{busybox_rootfs, require, run, text, wait_until, TempDir};
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -183,17 +182,7 @@ impl Dockerd {
         }
         cmd.args(&opts.extra_args);
         cmd.env_clear().env("PATH", PATH).env("HOME", &root);
-        let log = std::fs::File::create(root.join("dockerd.log")).expect("create dockerd.log");
-        cmd.stdin(Stdio::null()).stdout(log.try_clone().expect("dup log")).stderr(log);
-        // SAFETY: prctl is async-signal-safe. dockerd gets SIGTERM when the
-        // thread that started it dies without dropping this (a killed test).
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong, 0, 0, 0);
-                Ok(())
-            });
-        }
-        d.child = Some(cmd.spawn().unwrap_or_else(|e| panic!("spawn {}: {e}", DOCKERD.0)));
+        d.child = Some(crate::leftovers::spawn_daemon(&mut cmd, &root.join("dockerd.log")));
 
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {

@@ -163,3 +163,19 @@ pub fn remove_cgroup(dir: &Path) -> std::io::Result<()> {
         Ok(())
     }
 }
+
+/// Starts a test's private daemon with its output in `log` and SIGTERM
+/// when the thread that started it dies without cleaning up (a killed test).
+pub fn spawn_daemon(cmd: &mut std::process::Command, log: &Path) -> std::process::Child {
+    use std::os::unix::process::CommandExt;
+    let f = std::fs::File::create(log).unwrap_or_else(|e| panic!("create {}: {e}", log.display()));
+    cmd.stdin(std::process::Stdio::null()).stdout(f.try_clone().expect("dup log")).stderr(f);
+    // SAFETY: prctl is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong, 0, 0, 0);
+            Ok(())
+        });
+    }
+    cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"))
+}

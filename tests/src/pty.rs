@@ -80,3 +80,34 @@ impl Drop for Pty {
         }
     }
 }
+
+/// Receives the pty master sent over the console socket and reads it to EOF.
+pub fn console_reader(sock: &std::path::Path) -> std::thread::JoinHandle<String> {
+    use std::io::Read;
+    use std::os::fd::FromRawFd;
+    let listener = std::os::unix::net::UnixListener::bind(sock).unwrap();
+    std::thread::spawn(move || {
+        let (conn, _) = listener.accept().expect("console socket connection");
+        let mut buf = [0u8; 4096];
+        let mut cmsg = [0u8; 64];
+        let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+        // SAFETY: a recvmsg with valid buffers; the received fd is owned below.
+        let fd = unsafe {
+            let mut msg: libc::msghdr = std::mem::zeroed();
+            msg.msg_iov = &mut iov;
+            msg.msg_iovlen = 1;
+            msg.msg_control = cmsg.as_mut_ptr().cast();
+            msg.msg_controllen = cmsg.len() as _;
+            let n = libc::recvmsg(std::os::fd::AsRawFd::as_raw_fd(&conn), &mut msg, 0);
+            assert!(n >= 0, "recvmsg");
+            let c = libc::CMSG_FIRSTHDR(&msg);
+            assert!(!c.is_null(), "no fd received");
+            std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const i32)
+        };
+        // SAFETY: fd was just received and is ours.
+        let mut master = unsafe { std::fs::File::from_raw_fd(fd) };
+        let mut out = Vec::new();
+        let _ = master.read_to_end(&mut out); // EIO when the slave side closes
+        String::from_utf8_lossy(&out).into_owned()
+    })
+}

@@ -238,42 +238,14 @@ fn namespaces_are_new_or_joined_by_path() {
 
 #[test]
 fn terminal_goes_through_the_console_socket() {
-    use std::io::Read;
-    use std::os::fd::FromRawFd;
-    use std::os::unix::net::UnixListener;
     let mut b = Bundle::new("tty");
     b.sh("tty; echo rows=$(stty size)");
     b.config["process"]["terminal"] = json!(true);
     b.config["process"]["consoleSize"] = json!({"height": 33, "width": 101});
     let sock = b.path().join("console.sock");
-    let listener = UnixListener::bind(&sock).unwrap();
     let bundle = b.path().to_string_lossy().into_owned();
     let s = sock.to_string_lossy().into_owned();
-    let handle = std::thread::spawn(move || {
-        let (conn, _) = listener.accept().expect("console socket connection");
-        // Receive the master with SCM_RIGHTS.
-        let mut buf = [0u8; 4096];
-        let mut cmsg = [0u8; 64];
-        let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
-        // SAFETY: a recvmsg with valid buffers; the received fd is owned below.
-        let fd = unsafe {
-            let mut msg: libc::msghdr = std::mem::zeroed();
-            msg.msg_iov = &mut iov;
-            msg.msg_iovlen = 1;
-            msg.msg_control = cmsg.as_mut_ptr().cast();
-            msg.msg_controllen = cmsg.len() as _;
-            let n = libc::recvmsg(std::os::fd::AsRawFd::as_raw_fd(&conn), &mut msg, 0);
-            assert!(n >= 0, "recvmsg");
-            let c = libc::CMSG_FIRSTHDR(&msg);
-            assert!(!c.is_null(), "no fd received");
-            std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const i32)
-        };
-        // SAFETY: fd was just received and is ours.
-        let mut master = unsafe { std::fs::File::from_raw_fd(fd) };
-        let mut out = Vec::new();
-        let _ = master.read_to_end(&mut out); // EIO when the slave side closes
-        String::from_utf8_lossy(&out).into_owned()
-    });
+    let handle = skiff_tests::pty::console_reader(&sock);
     let out = b.rt(&["run", "--console-socket", &s, "--bundle", &bundle, &b.id]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let got = handle.join().unwrap();
