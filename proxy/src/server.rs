@@ -13,7 +13,7 @@ use crate::signals::StopSignals;
 use crate::slab::Slab;
 use crate::sock::{self, out_of_fds, would_block};
 use crate::splice::PipePool;
-use crate::tcp::{Conn, Outcome, BACKEND, CLIENT};
+use crate::tcp::{self, Conn, Outcome, BACKEND, CLIENT};
 use crate::udp::{self, Flow, Local, UdpListen};
 use mio::net::{TcpListener, TcpStream, UdpSocket};
 use mio::unix::SourceFd;
@@ -43,6 +43,8 @@ struct TcpListen {
     active: usize,
     /// Deregistered because it reached `--max-conns`.
     capped: bool,
+    /// Has TCP_NODELAY, which accepted sockets inherit.
+    nodelay: bool,
 }
 
 /// What became of a new client.
@@ -114,7 +116,10 @@ impl Server {
             match l {
                 Listener::Tcp(mut sock) => {
                     s.poll.registry().register(&mut sock, token(slot, 0), Interest::READABLE)?;
-                    s.entries.insert(Entry::TcpListen(TcpListen { sock, backend, active: 0, capped: false }));
+                    // Accepted sockets inherit it, saving a call per client.
+                    let nodelay = sock::setsockopt(sock.as_raw_fd(), libc::IPPROTO_TCP, libc::TCP_NODELAY, 1 as libc::c_int)
+                        .is_ok();
+                    s.entries.insert(Entry::TcpListen(TcpListen { sock, backend, active: 0, capped: false, nodelay }));
                     s.tcp_listeners.push(slot);
                 }
                 Listener::Udp(mut sock, pktinfo) => {
@@ -193,10 +198,8 @@ impl Server {
                     }
                 }
                 if c.connecting {
-                    if side != BACKEND || ev.is_none() {
-                        return;
-                    }
-                    match c.connect_result() {
+                    let (BACKEND, Some(ev)) = (side, ev) else { return };
+                    match c.connect_event(ev) {
                         None => return,
                         Some(Ok(())) => {}
                         // The client is closed with nothing forwarded.
@@ -312,6 +315,9 @@ impl Server {
                 Ok((client, _)) => {
                     l.active += 1;
                     let backend = l.backend;
+                    if !l.nodelay {
+                        let _ = client.set_nodelay(true);
+                    }
                     match self.open_conn(slot, client, backend) {
                         Dial::Open => {}
                         Dial::Dropped => self.release_slot_of(slot),
@@ -334,7 +340,6 @@ impl Server {
 
     /// Dials the backend for a new client.
     fn open_conn(&mut self, listener: usize, client: TcpStream, backend: SocketAddr) -> Dial {
-        let _ = client.set_nodelay(true);
         let fd = match self.sockets.socket(sock::domain(&backend), libc::SOCK_STREAM) {
             Ok(fd) => fd,
             Err(e) if out_of_fds(&e) => return Dial::OutOfFds(client),
@@ -349,10 +354,9 @@ impl Server {
         let mut client = client;
         let mut backend = TcpStream::from_std(std::net::TcpStream::from(fd));
         let slot = self.entries.next_index();
-        let rw = Interest::READABLE | Interest::WRITABLE;
         let reg = self.poll.registry();
-        if reg.register(&mut client, token(slot, CLIENT), rw).is_err()
-            || reg.register(&mut backend, token(slot, BACKEND), rw).is_err()
+        if reg.register(&mut client, token(slot, CLIENT), tcp::INTEREST).is_err()
+            || reg.register(&mut backend, token(slot, BACKEND), tcp::INTEREST).is_err()
         {
             return Dial::Dropped;
         }

@@ -70,10 +70,17 @@ fn splice(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
     }
 }
 
-/// Empty pipes ready for reuse.
+/// Size of the user-space buffer a direction copies through.
+const COPY_BUF: usize = 64 * 1024;
+/// Copy buffers kept for reuse.
+const BUF_POOL_MAX: usize = 16;
+
+/// Empty pipes ready for reuse, and the copy buffers of directions that do
+/// not splice (held only while they have bytes in flight, like pipes).
 #[derive(Default)]
 pub struct PipePool {
     free: Vec<Pipe>,
+    bufs: Vec<Box<[u8]>>,
 }
 
 impl PipePool {
@@ -89,6 +96,21 @@ impl PipePool {
     pub fn put(&mut self, p: Pipe) {
         if self.free.len() < POOL_MAX {
             self.free.push(p);
+        }
+    }
+
+    /// A copy buffer of `COPY_BUF` bytes, reused or new.
+    pub fn get_buf(&mut self) -> Box<[u8]> {
+        match self.bufs.pop() {
+            Some(b) => b,
+            None => vec![0u8; COPY_BUF].into_boxed_slice(),
+        }
+    }
+
+    /// Takes back a copy buffer.
+    pub fn put_buf(&mut self, b: Box<[u8]>) {
+        if self.bufs.len() < BUF_POOL_MAX {
+            self.bufs.push(b);
         }
     }
 
