@@ -337,9 +337,9 @@ fn paused(env: &Env, rec: &Record) -> bool {
 
 /// `run`: create + start; attached unless `-d`. Returns the exit code.
 pub fn run(env: &Env, o: &RunOpts) -> std::result::Result<i32, Failed> {
-    let rec = create(env, o)?;
+    let mut rec = create(env, o)?;
     if o.detach {
-        if let Err(f) = launch(env, &rec, false) {
+        if let Err(f) = launch_picking_ports(env, &mut rec, o, false) {
             let _ = remove(env, &rec, true);
             return Err(f);
         }
@@ -347,7 +347,7 @@ pub fn run(env: &Env, o: &RunOpts) -> std::result::Result<i32, Failed> {
         return Ok(0);
     }
     // Attached: create, attach, then start, so no output is missed.
-    if let Err(f) = launch(env, &rec, true) {
+    if let Err(f) = launch_picking_ports(env, &mut rec, o, true) {
         let _ = remove(env, &rec, true);
         return Err(f);
     }
@@ -357,6 +357,36 @@ pub fn run(env: &Env, o: &RunOpts) -> std::result::Result<i32, Failed> {
         remove(env, &rec, true)?;
     }
     code
+}
+
+/// Starts the shim. A host port picked at random (`-p 80`, `-p IP::80`,
+/// `-P`) can be taken by another program between our check and the
+/// proxy's bind: then pick again, a few times, rather than fail the run.
+fn launch_picking_ports(env: &Env, rec: &mut Record, o: &RunOpts, no_start: bool) -> std::result::Result<i32, Failed> {
+    let mut random = Vec::new();
+    for spec in &o.publish {
+        random.extend(network::parse_publish(spec)?.iter().map(|p| p.host_port == 0));
+    }
+    // -P's ports come after the -p ones, all picked at random.
+    random.resize(rec.ports.len(), true);
+    let mut tries = 0;
+    loop {
+        match launch(env, rec, no_start) {
+            Err(f) if tries < 3 && f.msg.contains("in use") && random.iter().any(|r| *r) => {
+                tries += 1;
+                let _ = wait_shim_gone(env, rec, Duration::from_secs(5));
+                runtime_delete(env, rec);
+                for (p, r) in rec.ports.iter_mut().zip(&random) {
+                    if *r {
+                        p.host_port = 0;
+                    }
+                }
+                network::bind_ports(&mut rec.ports)?;
+                rec.save(&env.root)?;
+            }
+            other => return other,
+        }
+    }
 }
 
 fn attach_and_start(env: &Env, rec: &Record, stdin: bool) -> std::result::Result<i32, Failed> {

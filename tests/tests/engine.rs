@@ -179,7 +179,7 @@ fn parallel_runs_get_distinct_names_and_ports() {
     let e = Engine::new("par");
     let mut ids = Vec::new();
     std::thread::scope(|sc| {
-        let handles: Vec<_> = (0..8).map(|_| sc.spawn(|| run(&mut e.cmd(&["run", "-d", "-p", "127.0.0.1::80", "busybox", "sleep", "30"]), T))).collect();
+        let handles: Vec<_> = (0..20).map(|_| sc.spawn(|| run(&mut e.cmd(&["run", "-d", "-p", "127.0.0.1::80", "busybox", "sleep", "30"]), T))).collect();
         for h in handles {
             let out = h.join().unwrap();
             assert!(out.status.success(), "{}", text(&out.stderr));
@@ -193,8 +193,10 @@ fn parallel_runs_get_distinct_names_and_ports() {
         names.insert(i["Name"].as_str().unwrap().to_string());
         ports.insert(i["NetworkSettings"]["Ports"]["80/tcp"][0]["HostPort"].as_str().unwrap().to_string());
     }
-    assert_eq!(names.len(), 8, "{names:?}");
-    assert_eq!(ports.len(), 8, "{ports:?}");
+    assert_eq!(names.len(), 20, "{names:?}");
+    assert_eq!(ports.len(), 20, "{ports:?}");
+    let addrs: std::collections::BTreeSet<String> = ids.iter().map(|id| e.ip_of(id)).collect();
+    assert_eq!(addrs.len(), 20, "bridge addresses: {addrs:?}");
 }
 
 /// `run -it` through a pty pair: a shell with a terminal of our size,
