@@ -415,6 +415,10 @@ fn real_main(args: Vec<String>) -> i32 {
             Some((sub, more)) if sub == "inspect" => images(&|s| image_cmds::inspect(s, more)),
             Some((sub, more)) if sub == "ls" => images(&|s| image_cmds::images(s, more.first().map(String::as_str), false, false)),
             Some((sub, more)) if sub == "rm" => images(&|s| image_cmds::rmi(s, more, false)),
+            Some((sub, more)) if sub == "prune" => {
+                let all = more.iter().any(|a| a == "-a" || a == "--all");
+                images(&|s| image_cmds::prune(s, all))
+            }
             _ => fail(1, "usage: engine image inspect|ls|rm ..."),
         },
         "top" => match rest.first() {
@@ -442,6 +446,15 @@ fn real_main(args: Vec<String>) -> i32 {
             Ok(()) => 0,
             Err(e) => fail(1, e),
         },
+        "system" if rest.first().map(String::as_str) == Some("df") => {
+            let running: Vec<String> = skiff_engine::record::list(&root)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|r| containers::status(&env, r).0 == "running")
+                .map(|r| r.id)
+                .collect();
+            images(&|s| image_cmds::df(s, &root, &running))
+        }
         "container" | "system" if rest.first().map(String::as_str) == Some("prune") => match containers::prune(&env) {
             Ok(()) => 0,
             Err(e) => fail(1, e),

@@ -369,3 +369,38 @@ fn exec_with_a_tty() {
     assert!(seen.contains("/dev/pts/") && seen.contains("x-9"), "{seen}");
     assert!(seen.contains("20 70"), "terminal size not passed: {seen}");
 }
+
+/// `image prune` removes dangling images only, `-a` every unused one;
+/// `system df` counts images, containers and volumes.
+#[test]
+fn image_prune_and_system_df() {
+    let e = Engine::new("prune");
+    // A second busybox with one more file takes the tag: the first dangles.
+    let root2 = e.dir.path().join("rootfs2");
+    let out = run(std::process::Command::new("cp").arg("-a").arg(skiff_tests::busybox_rootfs()).arg(&root2), T);
+    assert!(out.status.success());
+    std::fs::write(root2.join("etc/extra"), "x").unwrap();
+    let tar2 = e.dir.path().join("b2.tar");
+    let out = run(std::process::Command::new("tar").arg("-C").arg(&root2).arg("-cf").arg(&tar2).arg("."), T);
+    assert!(out.status.success());
+    let first: serde_json::Value = serde_json::from_str(&e.ok(&["image", "inspect", "busybox"])).unwrap();
+    let first_id = first[0]["Id"].as_str().unwrap().to_string();
+    e.ok(&["import", &tar2.to_string_lossy(), "busybox"]);
+    e.ok(&["import", &tar2.to_string_lossy(), "other"]);
+    let images = |e: &Engine| e.ok(&["images", "-q"]).split_whitespace().count();
+    // busybox (new), other (each import is its own image, as docker's) and the dangling first one.
+    assert_eq!(images(&e), 3, "{}", e.ok(&["images"]));
+    e.ok(&["run", "--name", "user", "busybox", "true"]);
+    let df = e.ok(&["system", "df"]);
+    assert!(df.lines().any(|l| l.starts_with("Images") && l.split_whitespace().nth(1) == Some("3")), "{df}");
+    assert!(df.lines().any(|l| l.starts_with("Containers") && l.split_whitespace().nth(1) == Some("1")), "{df}");
+    let pruned = e.ok(&["image", "prune"]);
+    assert!(pruned.contains(&first_id), "dangling image not pruned: {pruned}");
+    assert_eq!(images(&e), 2);
+    // -a keeps the image a container uses.
+    e.ok(&["image", "prune", "-a"]);
+    assert_eq!(images(&e), 1);
+    e.ok(&["rm", "user"]);
+    e.ok(&["image", "prune", "-a"]);
+    assert_eq!(images(&e), 0);
+}
