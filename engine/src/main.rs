@@ -100,7 +100,7 @@ fn run_opts(p: &Parsed) -> Result<RunOpts, String> {
         stop_signal: p.get("stop-signal").map(String::from),
         stop_timeout: num("stop-timeout")?.map(|n| n.max(0) as u32),
         log_opts: p.all("log-opt").into_iter().map(String::from).collect(),
-        runtime: p.get("runtime").map(|r| which(r)),
+        runtime: p.get("runtime").map(which),
         labels: p.all("label").into_iter().map(String::from).collect(),
         ..Default::default()
     };

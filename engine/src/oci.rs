@@ -7,12 +7,6 @@ use crate::record::Record;
 use serde_json::{json, Value};
 use std::path::Path;
 
-/// Docker's default capability set.
-pub const DEFAULT_CAPS: [&str; 14] = [
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID",
-    "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-];
 
 const MASKED: [&str; 10] = [
     "/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
@@ -154,7 +148,7 @@ pub fn config(i: &Input) -> Result<Value> {
     let mut caps: Vec<String> = if i.privileged {
         skiff_runtime::capabilities::NAMES.iter().map(|s| s.to_string()).collect()
     } else {
-        DEFAULT_CAPS.iter().map(|s| s.to_string()).collect()
+        skiff_runtime::capabilities::DOCKER_DEFAULT.iter().map(|s| s.to_string()).collect()
     };
     for c in i.cap_add {
         let c = cap_name(c);

@@ -5,7 +5,6 @@ use crate::error::{err, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 pub const RECORD: &str = "container.json";
@@ -75,19 +74,13 @@ pub fn dir(root: &Path, id: &str) -> PathBuf {
 
 /// An exclusive flock on `<root>/containers/.lock`, held while names are
 /// checked and records created or renamed.
-pub struct Lock(#[allow(dead_code)] std::fs::File);
+pub struct Lock(#[allow(dead_code)] crate::images::index::FileLock);
 
 impl Lock {
     pub fn acquire(root: &Path) -> Result<Lock> {
         let d = containers_dir(root);
         std::fs::create_dir_all(&d).ctx(|| format!("create {}", d.display()))?;
-        let p = d.join(".lock");
-        let f = std::fs::OpenOptions::new().create(true).append(true).open(&p).ctx(|| format!("open {}", p.display()))?;
-        // SAFETY: flock on a valid fd.
-        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(std::io::Error::last_os_error()).ctx(|| format!("lock {}", p.display()));
-        }
-        Ok(Lock(f))
+        crate::images::index::FileLock::exclusive(&d.join(".lock")).map(Lock)
     }
 }
 

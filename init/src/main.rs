@@ -49,7 +49,7 @@ fn env(name: &CStr) -> Option<&'static [u8]> {
 }
 
 #[cfg_attr(not(test), no_mangle)]
-pub extern "C" fn main(argc: c_int, argv: *mut *const c_char) -> c_int {
+extern "C" fn main(argc: c_int, argv: *mut *const c_char) -> c_int {
     // SAFETY: the C runtime passes argc valid pointers followed by NULL.
     let args = unsafe { core::slice::from_raw_parts_mut(argv, argc.max(0) as usize + 1) };
     let (args, _) = args.split_at_mut(argc.max(0) as usize);

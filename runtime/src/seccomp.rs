@@ -615,23 +615,6 @@ mod tests {
         assert_eq!(eval(&f, "dup", [0; 6]), RET_KILL_PROCESS);
     }
 
-    /// Docker's default capabilities.
-    pub const DOCKER_CAPS: [&str; 14] = [
-        "CAP_CHOWN",
-        "CAP_DAC_OVERRIDE",
-        "CAP_FSETID",
-        "CAP_FOWNER",
-        "CAP_MKNOD",
-        "CAP_NET_RAW",
-        "CAP_SETGID",
-        "CAP_SETUID",
-        "CAP_SETFCAP",
-        "CAP_SETPCAP",
-        "CAP_NET_BIND_SERVICE",
-        "CAP_SYS_CHROOT",
-        "CAP_KILL",
-        "CAP_AUDIT_WRITE",
-    ];
 
     /// moby's profiles/seccomp setupSeccomp: Docker's profile format to
     /// `linux.seccomp` for `caps` on this machine's architecture.
@@ -682,7 +665,7 @@ mod tests {
 
     #[test]
     fn dockers_default_profile() {
-        let f = compile(&profile(docker_profile("/usr/share/containers/seccomp.json", &DOCKER_CAPS))).unwrap();
+        let f = compile(&profile(docker_profile("/usr/share/containers/seccomp.json", &crate::capabilities::DOCKER_DEFAULT))).unwrap();
         eprintln!("Docker's default profile: {} BPF instructions", f.prog.len());
         assert!(f.prog.len() < MAX_INSNS / 2, "{} instructions", f.prog.len());
         for name in ["read", "write", "openat", "execve", "clone", "wait4", "exit_group", "mkdirat", "unshare", "keyctl"] {
@@ -709,7 +692,7 @@ mod tests {
             // x32 ioctl
         }
         // Without CAP_AUDIT_WRITE, netlink audit sockets are refused.
-        let caps: Vec<&str> = DOCKER_CAPS.iter().copied().filter(|c| *c != "CAP_AUDIT_WRITE").collect();
+        let caps: Vec<&str> = crate::capabilities::DOCKER_DEFAULT.iter().copied().filter(|c| *c != "CAP_AUDIT_WRITE").collect();
         let f = compile(&profile(docker_profile("/usr/share/containers/seccomp.json", &caps))).unwrap();
         assert_eq!(eval(&f, "socket", [16, 3, 9, 0, 0, 0]), RET_ERRNO | 22);
         assert_eq!(eval(&f, "socket", [16, 3, 0, 0, 0, 0]), RET_ALLOW);

@@ -131,19 +131,4 @@ impl Drop for Bundle {
 }
 
 /// Directories a cgroup path has in the host's hierarchies (for leak checks).
-pub fn cgroup_dirs(path: &str) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") {
-        for e in entries.flatten() {
-            let p = e.path().join(path.trim_start_matches('/'));
-            if p.exists() {
-                out.push(p);
-            }
-        }
-    }
-    let unified = Path::new("/sys/fs/cgroup").join(path.trim_start_matches('/'));
-    if unified.exists() && !out.contains(&unified) {
-        out.push(unified);
-    }
-    out
-}
+pub use crate::leftovers::cgroup_dirs;

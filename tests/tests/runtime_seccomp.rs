@@ -7,25 +7,9 @@
 use serde_json::{json, Value};
 use skiff_tests::bundle::Bundle;
 use skiff_tests::{require, text};
+use skiff_runtime::capabilities::DOCKER_DEFAULT as DOCKER_CAPS;
 use std::path::PathBuf;
 
-/// Docker's default capabilities.
-const DOCKER_CAPS: [&str; 14] = [
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-];
 
 /// What busybox's sh, echo, grep, cat, ls, mkdir and the runtime's last
 /// steps need (x86_64 and aarch64 names; names an arch lacks are skipped).

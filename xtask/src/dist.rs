@@ -136,7 +136,7 @@ pub fn dist(target: &str) -> Result<Vec<Built>, String> {
     let enforce = target == HOST;
     let mut built = Vec::new();
     let mut failures = Vec::new();
-    println!("\n{:<8} {:>9} {:>9} {:>11}  {:<7} {}", "binary", "bytes", "KiB", "budget KiB", "linked", "status");
+    println!("\n{:<8} {:>9} {:>9} {:>11}  {:<7} status", "binary", "bytes", "KiB", "budget KiB", "linked");
     for name in BINARIES {
         let from = target_dir.join(target).join("release").join(name);
         let to = out_dir.join(name);

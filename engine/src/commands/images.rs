@@ -548,7 +548,7 @@ pub fn df(store: &Store, root: &Path, running: &[String]) -> Result<()> {
             vol_size += disk_usage(&e.path());
         }
     }
-    let pct = |part: u64, whole: u64| if whole == 0 { 0 } else { part * 100 / whole };
+    let pct = |part: u64, whole: u64| (part * 100).checked_div(whole).unwrap_or(0);
     let rows = [
         ["TYPE".to_string(), "TOTAL".into(), "ACTIVE".into(), "SIZE".into(), "RECLAIMABLE".into()],
         [

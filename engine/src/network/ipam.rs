@@ -7,7 +7,6 @@
 use crate::error::{err, Context, Error, Result};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 /// An IPv4 subnet: network address and prefix length.
@@ -65,19 +64,13 @@ pub fn dir(root: &Path) -> PathBuf {
 
 /// The exclusive lock on `<root>/network/`, held for any read-modify-write
 /// of the network state (config, addresses, /etc/hosts entries).
-pub struct Lock(#[allow(dead_code)] std::fs::File);
+pub struct Lock(#[allow(dead_code)] crate::images::index::FileLock);
 
 impl Lock {
     pub fn acquire(root: &Path) -> Result<Lock> {
         let d = dir(root);
         std::fs::create_dir_all(&d).ctx(|| format!("create {}", d.display()))?;
-        let p = d.join(".lock");
-        let f = std::fs::OpenOptions::new().create(true).append(true).open(&p).ctx(|| format!("open {}", p.display()))?;
-        // SAFETY: flock on a valid fd.
-        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(std::io::Error::last_os_error()).ctx(|| format!("lock {}", p.display()));
-        }
-        Ok(Lock(f))
+        crate::images::index::FileLock::exclusive(&d.join(".lock")).map(Lock)
     }
 }
 

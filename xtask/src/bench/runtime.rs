@@ -9,11 +9,12 @@
 //! dirs and its own cgroup `/skiff-bench-<pid>` (removed at the end).
 
 use super::chart::{self, Bar};
+// The tests' host helpers: the bench cleans up what it starts the same way.
+pub(super) use skiff_tests::leftovers::{cgroup_dirs, kill_all};
+pub(super) use skiff_tests::wait_until;
 use super::{stats, Stats};
 use crate::prereq::{check, root, run_bounded};
 use std::collections::{HashMap, HashSet};
-use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -195,27 +196,6 @@ pub(super) fn pids_with_cmdline(needle: &str) -> Vec<u32> {
     parents().into_keys().filter(|&p| p != me && cmdline(p).contains(needle)).collect()
 }
 
-pub(super) fn kill_all(pids: &[u32]) {
-    for &p in pids {
-        // SAFETY: plain kill(2).
-        unsafe { libc::kill(p as libc::pid_t, libc::SIGKILL) };
-    }
-}
-
-/// Polls `cond` every 10 ms until it holds or `timeout` passes.
-pub(super) fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 /// SIGKILLs every process whose command line names `needle` (bounded wait
 /// for them to go); returns a description of what had to be killed.
 pub(super) fn kill_strays(needle: &str) -> Option<String> {
@@ -229,60 +209,9 @@ pub(super) fn kill_strays(needle: &str) -> Option<String> {
     Some(desc)
 }
 
-fn unescape_mountinfo(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
-            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// Detaches every mount at or under `root` (deepest first, a few passes).
 pub(super) fn unmount_under(root: &Path) {
-    for _ in 0..5 {
-        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let mounts: Vec<PathBuf> = info
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4))
-            .map(|m| PathBuf::from(unescape_mountinfo(m)))
-            .filter(|m| m.starts_with(root))
-            .collect();
-        if mounts.is_empty() {
-            return;
-        }
-        for m in mounts.iter().rev() {
-            if let Ok(c) = CString::new(m.as_os_str().as_bytes()) {
-                // SAFETY: umount2 with a valid C string.
-                unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
-            }
-        }
-    }
-}
-
-/// `<hierarchy>/<path>` for every mounted cgroup hierarchy (v1 and v2) where it exists.
-pub(super) fn cgroup_dirs(path: &str) -> Vec<PathBuf> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let mut dirs: Vec<PathBuf> = info
-        .lines()
-        .filter_map(|l| {
-            let (pre, post) = l.split_once(" - ")?;
-            let fstype = post.split(' ').next()?;
-            (fstype == "cgroup" || fstype == "cgroup2").then(|| pre.split(' ').nth(4).map(unescape_mountinfo))?
-        })
-        .map(|m| Path::new(&m).join(path.trim_start_matches('/')))
-        .filter(|p| p.is_dir())
-        .collect();
-    dirs.sort();
-    dirs.dedup();
-    dirs
+    let _ = skiff_tests::leftovers::unmount_all_under(root);
 }
 
 /// Kills every process in cgroup `path` (any hierarchy, any depth) and
