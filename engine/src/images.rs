@@ -3,9 +3,12 @@
 //!
 //! ```text
 //! <root>/images/
-//!   blobs/sha256/<hex>        configs, manifests and layer blobs, verified on write
+//!   blobs/sha256/<hex>        configs and manifests (layer blobs are not kept), verified on write
 //!   layers/<chain-hex>/diff/  a layer unpacked (overlayfs lower dir)
 //!   layers/<chain-hex>/layer.json
+//!   layers/<chain-hex>/tar-split.gz  how to rebuild the layer's tar (split.rs)
+//!   layers/<chain-hex>/shadow/  entries the tar replaced, for the rebuild
+//!   layers/<chain-hex>/gzip.json  the blob the last push compressed
 //!   repositories.json         tags and images (index.rs), replaced atomically
 //!   lock                      flock around read-modify-write of repositories.json
 //!   gc.lock                   shared by writers, exclusive for garbage collection
@@ -28,6 +31,7 @@ pub mod index;
 pub mod layers;
 pub mod reference;
 pub mod remove;
+pub mod split;
 pub mod unpack;
 
 #[cfg(test)]
@@ -280,11 +284,6 @@ impl Temp {
     pub fn dir(path: PathBuf) -> Result<Temp> {
         std::fs::create_dir(&path).ctx(|| format!("create {}", path.display()))?;
         Ok(Temp { path, armed: true })
-    }
-
-    /// Takes care of `path`, which the caller is about to create.
-    pub fn file(path: PathBuf) -> Temp {
-        Temp { path, armed: true }
     }
 
     pub fn path(&self) -> &Path {

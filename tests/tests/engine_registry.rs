@@ -195,7 +195,9 @@ fn closing(head: &str) -> String {
 
 fn proxy_one(mut client: TcpStream, upstream: u16, policy: &Mutex<Policy>) -> io::Result<()> {
     client.set_read_timeout(Some(Duration::from_secs(60)))?;
-    let Some(head) = read_head(&mut client)? else { return Ok(()) };
+    let Some(head) = read_head(&mut client)? else {
+        return Ok(());
+    };
     let mut words = head.split(' ');
     let (method, path) = (words.next().unwrap_or("").to_string(), words.next().unwrap_or("").to_string());
     let len: u64 = header(&head, "content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
@@ -224,7 +226,10 @@ fn proxy_one(mut client: TcpStream, upstream: u16, policy: &Mutex<Policy>) -> io
     };
     if let Some(ch) = challenge {
         let body = br#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#;
-        let resp = format!("HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: {ch}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+        let resp = format!(
+            "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: {ch}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
         client.write_all(resp.as_bytes())?;
         client.write_all(body)?;
         return Ok(());
@@ -233,7 +238,9 @@ fn proxy_one(mut client: TcpStream, upstream: u16, policy: &Mutex<Policy>) -> io
     up.set_read_timeout(Some(Duration::from_secs(60)))?;
     up.write_all(closing(&head).as_bytes())?;
     up.write_all(&body)?;
-    let Some(rhead) = read_head(&mut up)? else { return Ok(()) };
+    let Some(rhead) = read_head(&mut up)? else {
+        return Ok(());
+    };
     client.write_all(closing(&rhead).as_bytes())?;
     let total: u64 = header(&rhead, "content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
     let (start, mut sent) = (Instant::now(), 0u64);
@@ -292,7 +299,9 @@ impl TokenServer {
             for conn in l.incoming() {
                 let Ok(mut c) = conn else { continue };
                 let _ = c.set_read_timeout(Some(Duration::from_secs(20)));
-                let Ok(Some(head)) = read_head(&mut c) else { continue };
+                let Ok(Some(head)) = read_head(&mut c) else {
+                    continue;
+                };
                 let target = head.split(' ').nth(1).unwrap_or("").to_string();
                 let auth = header(&head, "authorization").map(String::from);
                 log2.lock().unwrap_or_else(|e| e.into_inner()).push((target.clone(), auth.clone()));
@@ -439,7 +448,8 @@ fn push_then_pull_by_tag_and_digest_and_run() {
     assert_eq!(pushed(&again).0, digest);
 
     // the registry has it under that digest
-    let (status, hs, body) = http(reg.port, "GET", &format!("/v2/skiff/bb/manifests/{digest}"), &[("Accept", "application/vnd.oci.image.manifest.v1+json")], b"").unwrap();
+    let (status, hs, body) =
+        http(reg.port, "GET", &format!("/v2/skiff/bb/manifests/{digest}"), &[("Accept", "application/vnd.oci.image.manifest.v1+json")], b"").unwrap();
     assert_eq!(status, 200, "{}", text(&body));
     assert_eq!(body.len() as u64, size);
     assert!(hs.iter().any(|(k, v)| k == "docker-content-digest" && *v == digest), "{hs:?}");
@@ -544,7 +554,10 @@ fn token_auth_flow_and_login() {
     let out = e1.ok(&["push", &name]);
     assert!(out.contains(": Pushed"), "{out}");
     let log = tokens.log.lock().unwrap().clone();
-    assert!(log.iter().any(|(q, _)| q.contains("service=test-registry") && q.contains("scope=repository%3Asecure%2Fbb%3Apull%2Cpush")), "token requests: {log:?}");
+    assert!(
+        log.iter().any(|(q, _)| q.contains("service=test-registry") && q.contains("scope=repository%3Asecure%2Fbb%3Apull%2Cpush")),
+        "token requests: {log:?}"
+    );
 
     let out = e2.ok(&["pull", &name]);
     assert!(out.contains("Pull complete"), "{out}");
@@ -598,6 +611,21 @@ fn blob_path(e: &Engine, digest: &str) -> PathBuf {
     e.root().join("images/blobs/sha256").join(digest.trim_start_matches("sha256:"))
 }
 
+/// The dir of the bottom layer whose (uncompressed) blob is `digest`: its chain id is its diff id.
+fn base_layer_dir(e: &Engine, digest: &str) -> PathBuf {
+    e.root().join("images/layers").join(digest.trim_start_matches("sha256:"))
+}
+
+/// The layers the store holds (their dirs).
+fn layers(e: &Engine) -> Vec<PathBuf> {
+    std::fs::read_dir(e.root().join("images/layers")).into_iter().flatten().flatten().map(|d| d.path()).collect()
+}
+
+/// The layers added since `before`.
+fn new_layers(e: &Engine, before: &[PathBuf]) -> Vec<PathBuf> {
+    layers(e).into_iter().filter(|l| !before.contains(l)).collect()
+}
+
 #[test]
 fn killed_pull_resumes_without_refetching() {
     let reg = Registry::start();
@@ -606,6 +634,7 @@ fn killed_pull_resumes_without_refetching() {
     let proxy = Proxy::start(reg.port);
     proxy.with(|p| p.slow = Some((l2.clone(), 256 << 10)));
     let name = proxy.name("two:v1");
+    let before = layers(&e2);
     let mut child = e2.cmd(&["pull", &name]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn pull");
     let midway = wait_until(Duration::from_secs(30), || proxy.with(|p| p.sent.get(&l2).copied().unwrap_or(0)) >= 512 << 10);
     let _ = child.kill(); // SIGKILL
@@ -613,12 +642,13 @@ fn killed_pull_resumes_without_refetching() {
     assert!(midway, "the slowed layer never got going: {:?}", proxy.with(|p| p.log.clone()));
 
     assert!(!image_tags(&e2).contains("two"), "a half-pulled image is visible: {}", image_tags(&e2));
-    assert!(blob_path(&e2, &l1).is_file(), "the verified first layer is kept");
-    assert!(!blob_path(&e2, &l2).exists(), "the half-fetched layer is not in the store");
+    assert!(base_layer_dir(&e2, &l1).join("layer.json").is_file(), "the verified first layer is kept");
+    assert_eq!(new_layers(&e2, &before), [base_layer_dir(&e2, &l1)], "only the verified layer was added to the store");
+    assert!(!blob_path(&e2, &l1).exists() && !blob_path(&e2, &l2).exists(), "layer blobs are written to the store (they should only be unpacked)");
     // another writer's garbage collection keeps what the killed pull verified
     let small = big_layer(e2.dir.path(), 99, 1000);
     e2.ok(&["import", &small.to_string_lossy(), "unrelated"]);
-    assert!(blob_path(&e2, &l1).is_file(), "garbage collection took the interrupted pull's layer");
+    assert!(base_layer_dir(&e2, &l1).join("layer.json").is_file(), "garbage collection took the interrupted pull's layer");
     assert_eq!(std::fs::read_dir(e2.root().join("images/pulls")).unwrap().count(), 1);
 
     proxy.with(|p| {
@@ -637,24 +667,42 @@ fn killed_pull_resumes_without_refetching() {
 }
 
 #[test]
-fn dropped_connection_then_resume() {
+fn dropped_connections_are_resumed_with_ranges() {
     let reg = Registry::start();
     let (e1, e2) = (Engine::new("reg-drop-push"), Engine::new("reg-drop-pull"));
     let (l1, l2) = two_layer_image(&e1, &reg, "drop:v1", 12);
+    let size = std::fs::metadata(blob_of(&reg, &l2)).unwrap().len();
     let proxy = Proxy::start(reg.port);
+    // every connection for the big layer drops after 1 MiB: the pull goes on with Range requests
     proxy.with(|p| p.drop_after = Some((l2.clone(), 1 << 20)));
     let name = proxy.name("drop:v1");
-    let err = fails(&e2.run(&["pull", &name]), "a pull whose connection dropped");
+    e2.ok(&["pull", &name]);
+    let (gets, sent) = proxy.with(|p| (p.log.iter().filter(|l| l.starts_with("GET") && l.contains(&l2)).count(), p.sent.get(&l2).copied().unwrap_or(0)));
+    assert!(gets >= 3, "the layer came in {gets} requests");
+    assert!(sent <= size + (64 << 10), "{sent} bytes were sent for a {size}-byte layer: what arrived was fetched again");
+    assert_eq!(e2.ok(&["run", "--rm", "--network", "none", &name, "cat", "/marker"]).trim(), "two-layers-12");
+
+    // a connection that keeps dropping: the pull gives up, keeps what it verified, and the next one resumes
+    let e3 = Engine::new("reg-drop-pull2");
+    let before = layers(&e3);
+    proxy.with(|p| p.drop_after = Some((l2.clone(), 32 << 10)));
+    let err = fails(&e3.run(&["pull", &name]), "a pull whose connection keeps dropping");
     assert!(err.contains("pull again to resume"), "{err}");
-    assert!(!image_tags(&e2).contains("drop"));
-    assert!(blob_path(&e2, &l1).is_file() && !blob_path(&e2, &l2).exists());
+    assert!(!image_tags(&e3).contains("drop"));
+    assert_eq!(new_layers(&e3, &before), [base_layer_dir(&e3, &l1)], "only the verified layer was added to the store");
     proxy.with(|p| {
         p.drop_after = None;
         p.log.clear();
     });
-    e2.ok(&["pull", &name]);
+    e3.ok(&["pull", &name]);
     assert!(!proxy.with(|p| p.log.iter().any(|l| l.contains(&l1))), "the verified layer was fetched again");
-    assert_eq!(e2.ok(&["run", "--rm", "--network", "none", &name, "cat", "/marker"]).trim(), "two-layers-12");
+    assert_eq!(e3.ok(&["run", "--rm", "--network", "none", &name, "cat", "/marker"]).trim(), "two-layers-12");
+}
+
+/// Where the registry keeps blob `digest`.
+fn blob_of(reg: &Registry, digest: &str) -> PathBuf {
+    let hex = digest.trim_start_matches("sha256:");
+    reg._dir.path().join("data/docker/registry/v2/blobs/sha256").join(&hex[..2]).join(hex).join("data")
 }
 
 #[test]
@@ -717,9 +765,13 @@ fn connect_proxy(to: u16) -> (u16, Arc<Mutex<Vec<String>>>) {
             let log = log2.clone();
             std::thread::spawn(move || {
                 let _ = c.set_read_timeout(Some(Duration::from_secs(60)));
-                let Ok(Some(head)) = read_head(&mut c) else { return };
+                let Ok(Some(head)) = read_head(&mut c) else {
+                    return;
+                };
                 log.lock().unwrap_or_else(|e| e.into_inner()).push(head.lines().next().unwrap_or("").to_string());
-                let Ok(up) = TcpStream::connect(("127.0.0.1", to)) else { return };
+                let Ok(up) = TcpStream::connect(("127.0.0.1", to)) else {
+                    return;
+                };
                 if c.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n").is_err() {
                     return;
                 }

@@ -158,8 +158,8 @@ impl Staged {
 }
 
 /// Unpacks (or, when the store has them, verifies) the layers `files` of an
-/// image whose config lists `diff_ids`, and links their blobs into the store.
-/// Returns their descriptors.
+/// image whose config lists `diff_ids`. Returns their descriptors (the
+/// blobs are not kept: save and push rebuild them from the layers).
 fn ingest(store: &Store, files: &[(&str, &StagedFile)], diff_ids: &[String]) -> Result<Vec<Descriptor>> {
     if files.len() != diff_ids.len() {
         return err(format!("the image has {} layers but its config lists {} diff ids", files.len(), diff_ids.len()));
@@ -184,7 +184,6 @@ fn ingest(store: &Store, files: &[(&str, &StagedFile)], diff_ids: &[String]) -> 
             layers::commit(store, staged, parent.as_deref())?;
             gzip
         };
-        store.link_blob(&f.path, &f.digest)?;
         let media_type = if gzip { config::OCI_LAYER_GZIP } else { config::OCI_LAYER };
         out.push(Descriptor { media_type: media_type.into(), digest: f.digest.clone(), size: f.size, annotations: None, platform: None });
         parent = Some(chain);
@@ -316,15 +315,12 @@ pub fn save(store: &Store, names: &[String], out: impl Write) -> Result<()> {
             let name = format!("{hex}/layer.tar");
             if written.insert(hex.to_string()) {
                 append(&mut b, &format!("{hex}/"), tar::EntryType::Directory, 0, mtime, std::io::empty())?;
-                let mut raw = HashReader::new(store.open_blob(&desc.digest)?);
-                let (r, _) = layers::decompress(&mut raw).ctx(|| format!("save: layer blob {}", desc.digest))?;
-                let mut diff = HashReader::new(r);
-                append(&mut b, &name, tar::EntryType::Regular, rec.tar_size, mtime, (&mut diff).take(rec.tar_size))?;
-                diff.drain().ctx(|| format!("save: read layer blob {}", desc.digest))?;
-                drop(diff);
-                raw.drain().ctx(|| format!("save: read layer blob {}", desc.digest))?;
-                if raw.digest() != desc.digest {
-                    return err(format!("save: layer blob {} is corrupt in the store (it hashes to {})", desc.digest, raw.digest()));
+                if rec.split {
+                    // the stream checks the diff id at its end
+                    let tar = layers::tar_stream(store, rec)?;
+                    append(&mut b, &name, tar::EntryType::Regular, rec.tar_size, mtime, tar)?;
+                } else {
+                    save_from_blob(store, &mut b, &name, rec, desc, mtime)?;
                 }
             }
             layer_names.push(name);
@@ -339,6 +335,21 @@ pub fn save(store: &Store, names: &[String], out: impl Write) -> Result<()> {
     append(&mut b, "manifest.json", tar::EntryType::Regular, m.len() as u64, 0, &m[..])?;
     let mut out = b.into_inner().ctx(|| "save: write archive")?;
     out.flush().ctx(|| "save: write archive")
+}
+
+/// A layer an older engine stored as a blob: decompressed, its digest checked.
+fn save_from_blob<W: Write>(store: &Store, b: &mut tar::Builder<W>, name: &str, rec: &layers::LayerRecord, desc: &Descriptor, mtime: u64) -> Result<()> {
+    let mut raw = HashReader::new(store.open_blob(&desc.digest)?);
+    let (r, _) = layers::decompress(&mut raw).ctx(|| format!("save: layer blob {}", desc.digest))?;
+    let mut diff = HashReader::new(r);
+    append(b, name, tar::EntryType::Regular, rec.tar_size, mtime, (&mut diff).take(rec.tar_size))?;
+    diff.drain().ctx(|| format!("save: read layer blob {}", desc.digest))?;
+    drop(diff);
+    raw.drain().ctx(|| format!("save: read layer blob {}", desc.digest))?;
+    if raw.digest() != desc.digest {
+        return err(format!("save: layer blob {} is corrupt in the store (it hashes to {})", desc.digest, raw.digest()));
+    }
+    Ok(())
 }
 
 /// Appends one entry, failing when `data` does not hold exactly `size` bytes.

@@ -52,22 +52,6 @@ impl Store {
         sync_dir(&self.blobs_dir())
     }
 
-    /// Hard-links the fsynced, verified file `from` in as blob `digest`
-    /// (leaving `from` in place) unless that blob is there already.
-    pub(crate) fn link_blob(&self, from: &Path, digest: &str) -> Result<()> {
-        let to = self.blob_path(digest)?;
-        if to.is_file() {
-            return Ok(());
-        }
-        let tmp = self.temp_path("blob");
-        std::fs::hard_link(from, &tmp).ctx(|| format!("link {} to {}", from.display(), tmp.display()))?;
-        let res = self.place_blob(&tmp, digest);
-        if res.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        res
-    }
-
     /// Opens blob `digest` for streaming (the reader verifies what it needs).
     pub fn open_blob(&self, digest: &str) -> Result<File> {
         let p = self.blob_path(digest)?;
@@ -77,10 +61,7 @@ impl Store {
     /// Reads a small blob (config, manifest) whole, verifying its digest.
     pub fn read_blob(&self, digest: &str) -> Result<Vec<u8>> {
         let mut bytes = Vec::new();
-        self.open_blob(digest)?
-            .take(MAX_JSON_BLOB + 1)
-            .read_to_end(&mut bytes)
-            .ctx(|| format!("read blob {digest}"))?;
+        self.open_blob(digest)?.take(MAX_JSON_BLOB + 1).read_to_end(&mut bytes).ctx(|| format!("read blob {digest}"))?;
         if bytes.len() as u64 > MAX_JSON_BLOB {
             return err(format!("blob {digest}: larger than {MAX_JSON_BLOB} bytes"));
         }

@@ -2,9 +2,9 @@
 //! image with a generated config (this host's platform, no command).
 
 use super::config::{self, Descriptor, Manifest};
-use super::{digest::Tee, layers, reference::Reference, remove, Store, Temp};
+use super::{digest::HashReader, layers, reference::Reference, remove, Store};
 use crate::error::{err, Context, Result};
-use std::io::{BufWriter, Read};
+use std::io::Read;
 
 /// The index key for tagging with `name` (`busybox` -> `docker.io/library/busybox:latest`).
 pub fn tag_key(name: &str) -> Result<String> {
@@ -34,17 +34,11 @@ pub fn import(store: &Store, input: impl Read, name: Option<&str>, source: &str)
 }
 
 fn import_held(store: &Store, input: impl Read, tags: &[String], source: &str) -> Result<String> {
-    let blob = Temp::file(store.temp_path("blob"));
-    let file = std::fs::File::create(blob.path()).ctx(|| format!("create {}", blob.path().display()))?;
-    let mut tee = Tee::new(input, BufWriter::with_capacity(1 << 16, file));
-    let staged = layers::unpack_blob(store, &mut tee).ctx(|| format!("import {source}"))?;
-    tee.drain().ctx(|| format!("import {source}: read"))?;
-    let (blob_digest, blob_size, gzip) = (tee.digest(), tee.count(), staged.gzip);
-    let file = tee.into_sink().into_inner().map_err(|e| e.into_error()).ctx(|| format!("write {}", blob.path().display()))?;
-    file.sync_all().ctx(|| format!("fsync {}", blob.path().display()))?;
-    drop(file);
-    store.place_blob(blob.path(), &blob_digest)?;
-    blob.keep();
+    // the tarball is unpacked, not kept: push and save rebuild it from the layer
+    let mut blob = HashReader::new(input);
+    let staged = layers::unpack_blob(store, &mut blob).ctx(|| format!("import {source}"))?;
+    blob.drain().ctx(|| format!("import {source}: read"))?;
+    let (blob_digest, blob_size, gzip) = (blob.digest(), blob.count(), staged.gzip);
     let layer = layers::commit(store, staged, None)?;
 
     let created = config::now_rfc3339();
@@ -54,8 +48,8 @@ fn import_held(store: &Store, input: impl Read, tags: &[String], source: &str) -
     store_image(store, &cfg, vec![layer_desc], tags)
 }
 
-/// Stores config `cfg` and an OCI manifest for it and `layers` (blobs in
-/// the store already), and registers the image under `tags`. Returns its id.
+/// Stores config `cfg` and an OCI manifest for it and `layers` (in the
+/// store already), and registers the image under `tags`. Returns its id.
 pub(crate) fn store_image(store: &Store, cfg: &[u8], layers: Vec<Descriptor>, tags: &[String]) -> Result<String> {
     let id = store.put_blob(cfg)?;
     let manifest = Manifest {

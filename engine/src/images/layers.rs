@@ -3,6 +3,7 @@
 //! A layer is unpacked into a temp dir and renamed into place whole, so a
 //! layer dir that exists is complete.
 
+use super::split::{Reassembly, Recorded, Recorder, Shadow};
 use super::unpack::{unpack, Unpacked};
 use super::{digest, index::sync_dir, Store, Temp};
 use crate::error::{err, Context, Error, Result};
@@ -24,6 +25,12 @@ pub struct LayerRecord {
     pub size: u64,
     /// Bytes of the uncompressed tar whose sha256 is `diff_id`.
     pub tar_size: u64,
+    /// The layer has a tar-split (`split.rs`): its tar can be rebuilt.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub split: bool,
+    /// Entries of the tar replaced by later ones, kept under `shadow/`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shadows: Vec<Shadow>,
 }
 
 impl Store {
@@ -65,6 +72,7 @@ pub struct StagedLayer {
     pub tar_size: u64,
     /// The blob was gzip-compressed.
     pub gzip: bool,
+    shadows: Vec<Shadow>,
 }
 
 /// A decompressing reader for `r`: gzip is recognized by its magic bytes,
@@ -96,19 +104,33 @@ pub fn decompress<'a>(mut r: impl Read + 'a) -> Result<(Box<dyn Read + 'a>, bool
 }
 
 /// Decompresses and unpacks the layer blob `blob` into a new temp layer dir
-/// of `store`, computing its diff id on the way.
+/// of `store`, computing its diff id on the way and recording its
+/// tar-split: the blob itself is not kept (a layer is written to flash once).
 pub fn unpack_blob(store: &Store, blob: impl Read) -> Result<StagedLayer> {
     let dir = Temp::dir(store.temp_path("layer"))?;
     let diff = dir.path().join(DIFF);
     std::fs::create_dir(&diff).ctx(|| format!("create {}", diff.display()))?;
     let (r, gzip) = decompress(blob)?;
-    let mut hashed = digest::HashReader::new(r);
-    let unpacked = unpack(&mut hashed, &diff)?;
+    let rec = Recorder::create(&dir.path().join(super::split::FILE))?;
+    let mut hashed = digest::HashReader::new(Recorded { inner: r, rec: &rec });
+    let unpacked = unpack(&mut hashed, &diff, Some(&rec))?;
     hashed.drain().map_err(|e| Error(format!("read the end of the archive: {e}")))?;
     if hashed.count() == 0 {
         return err("empty input: not a tar archive");
     }
-    Ok(StagedLayer { dir, diff_id: hashed.digest(), unpacked, tar_size: hashed.count(), gzip })
+    let (diff_id, tar_size) = (hashed.digest(), hashed.count());
+    drop(hashed);
+    let shadows = rec.finish()?;
+    Ok(StagedLayer { dir, diff_id, unpacked, tar_size, gzip, shadows })
+}
+
+/// The tar stream of layer `rec`, rebuilt from its tar-split and files
+/// (its diff id is checked when the stream ends).
+pub fn tar_stream(store: &Store, rec: &LayerRecord) -> Result<Reassembly> {
+    if !rec.split {
+        return err(format!("layer {}: the store has no tar-split for it (it was stored by an older engine); pull or load the image again", rec.chain_id));
+    }
+    Reassembly::open(&store.layer_dir(&rec.chain_id)?, &rec.shadows, &rec.diff_id, rec.tar_size)
 }
 
 /// The diff id, tar size and compression of a layer blob, without unpacking it (for a
@@ -133,6 +155,8 @@ pub fn commit(store: &Store, staged: StagedLayer, parent: Option<&str>) -> Resul
         parent: parent.map(String::from),
         size: staged.unpacked.size,
         tar_size: staged.tar_size,
+        split: true,
+        shadows: staged.shadows.clone(),
     };
     let bytes = serde_json::to_vec_pretty(&rec).ctx(|| "serialize layer record")?;
     let tmp = staged.dir.path().to_path_buf();

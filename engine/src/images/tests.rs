@@ -219,7 +219,11 @@ fn hostile_archives_are_refused() {
             "entry d/l/x/y: path goes through the symbolic link d/l",
         ),
         ("hardlink outside absolute", RawTar::default().hardlink("h", &format!("{o}/victim")).finish(), "entry h: hard link target"),
-        ("hardlink outside dotdot", RawTar::default().hardlink("h", "../outside/victim").finish(), "entry h: hard link target ../outside/victim: path has a `..`"),
+        (
+            "hardlink outside dotdot",
+            RawTar::default().hardlink("h", "../outside/victim").finish(),
+            "entry h: hard link target ../outside/victim: path has a `..`",
+        ),
         (
             "hardlink through symlink",
             RawTar::default().symlink("s", &o).hardlink("h", "s/victim").finish(),
@@ -545,4 +549,61 @@ fn leftovers_of_a_killed_command_are_collected() {
     let _second = store.hold().unwrap();
     assert!(store.dir.join("tmp/other-writer").is_dir());
     assert_eq!(store.resolve("keep").unwrap().id, id);
+}
+
+/// The layer of the one-layer image `id`.
+fn only_layer(store: &Store, id: &str) -> super::layers::LayerRecord {
+    let d = store.details(id).unwrap();
+    assert_eq!(d.layers.len(), 1);
+    d.layers[0].clone()
+}
+
+#[test]
+fn tar_split_rebuilds_the_exact_tar_and_no_blob_is_kept() {
+    let root = Dir::new("split");
+    let store = Store::open(root.path()).unwrap();
+    let big: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let mut tar = RawTar::default()
+        .dir("./")
+        .dir("a/")
+        .file("a/f", b"first")
+        .file("./a/f", b"second, longer")
+        .dir("d/")
+        .file("d/x", b"in a dir replaced by a file")
+        .file("d", b"now a file")
+        .file("w", b"hidden by a whiteout")
+        .file(".wh.w", b"")
+        .hardlink("h", "a/f")
+        .file("empty", b"")
+        .file("big", &big)
+        .pax_file("p", b"pax", &[("SCHILY.xattr.user.k", b"v"), ("path", "a-long-name-".repeat(12).as_bytes())])
+        .symlink("s", "a/f")
+        .finish();
+    tar.resize(tar.len() + 5000, 0); // a tar writer's record padding after the end blocks
+    for (name, input) in [("plain", tar.clone()), ("gz", gzip(&tar))] {
+        let id = import(&store, &input[..], Some(name), "-").unwrap();
+        let rec = only_layer(&store, &id);
+        assert!(rec.split, "{rec:?}");
+        assert_eq!(rec.shadows.len(), 3, "a/f, d and w were replaced: {:?}", rec.shadows);
+        assert_eq!(rec.diff_id, digest::of_bytes(&tar));
+        let rebuilt = super::split::read_all(super::layers::tar_stream(&store, &rec).unwrap()).unwrap();
+        assert!(rebuilt == tar, "{name}: rebuilt tar differs ({} vs {} bytes)", rebuilt.len(), tar.len());
+        // the layer is kept as files only
+        let d = store.details(&id).unwrap();
+        assert!(!store.has_blob(&d.manifest.layers[0].digest), "{name}: the layer blob was kept");
+        let diff = store.layer_dir(&rec.chain_id).unwrap().join("diff");
+        assert_eq!(std::fs::read(diff.join("a/f")).unwrap(), b"second, longer");
+        assert_eq!(std::fs::read(diff.join("d")).unwrap(), b"now a file");
+    }
+    // a changed file is caught when the tar is rebuilt
+    let rec = only_layer(&store, "plain");
+    let diff = store.layer_dir(&rec.chain_id).unwrap().join("diff");
+    std::fs::write(diff.join("big"), &big[1..]).unwrap();
+    let e = super::split::read_all(super::layers::tar_stream(&store, &rec).unwrap()).unwrap_err();
+    assert!(e.0.contains("big") && e.0.contains("shorter"), "{e}");
+    let mut changed = big.clone();
+    changed[1000] ^= 1;
+    std::fs::write(diff.join("big"), &changed).unwrap();
+    let e = super::split::read_all(super::layers::tar_stream(&store, &rec).unwrap()).unwrap_err();
+    assert!(e.0.contains("store is corrupt") && e.0.contains(&rec.diff_id), "{e}");
 }

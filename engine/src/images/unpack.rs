@@ -15,6 +15,7 @@
 //! becomes a 0/0 character device `DIR/NAME`, `DIR/.wh..wh..opq` the
 //! `trusted.overlay.opaque=y` xattr on `DIR`, as overlayfs expects.
 
+use super::split::{Recorder, SHADOW};
 use crate::error::{err, Context, Error, Result};
 use nix::errno::Errno;
 use nix::fcntl::{openat, AtFlags, OFlag};
@@ -26,7 +27,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use tar::{Archive, Entry, EntryType};
 
 /// Deeper paths are refused (PATH_MAX allows no more than 2048 anyway).
@@ -44,10 +45,13 @@ pub struct Unpacked {
 
 /// Unpacks the tar stream `tar` into the existing empty directory `dest`.
 /// Errors name the entry; the caller removes `dest` on error.
-pub fn unpack(tar: impl Read, dest: &Path) -> Result<Unpacked> {
+/// With `split`, the caller records the stream through it (`Recorded`):
+/// file contents are marked as references, replaced entries moved aside.
+pub fn unpack(tar: impl Read, dest: &Path, split: Option<&Recorder>) -> Result<Unpacked> {
     let root = nix::fcntl::open(dest, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())
         .ctx(|| format!("open layer dir {}", dest.display()))?;
-    let mut u = Unpacker { root, is_root: Uid::effective().is_root(), dirs: Vec::new(), out: Unpacked::default() };
+    let shadow_dir = dest.parent().unwrap_or(dest).join(SHADOW);
+    let mut u = Unpacker { root, split, shadow_dir, shadow_fd: None, is_root: Uid::effective().is_root(), dirs: Vec::new(), out: Unpacked::default() };
     let mut archive = Archive::new(tar);
     let mut last = String::from("the start of the archive");
     for entry in archive.entries().ctx(|| "read tar archive")? {
@@ -84,8 +88,13 @@ pub fn components(raw: &[u8]) -> std::result::Result<Vec<Vec<u8>>, String> {
     Ok(out)
 }
 
-struct Unpacker {
+struct Unpacker<'a> {
     root: OwnedFd,
+    /// Records the tar stream, when its tar-split is wanted.
+    split: Option<&'a Recorder>,
+    /// `<layer>/shadow`: where replaced entries go when recording.
+    shadow_dir: PathBuf,
+    shadow_fd: Option<OwnedFd>,
     is_root: bool,
     /// Directories whose mode and mtime are set at the end.
     dirs: Vec<(Vec<Vec<u8>>, u32, TimeSpec)>,
@@ -151,7 +160,7 @@ fn parse_pax_time(v: &str) -> Option<TimeSpec> {
     Some(if secs < 0 && nanos > 0 { TimeSpec::new(secs - 1, 1_000_000_000 - nanos) } else { TimeSpec::new(secs, nanos) })
 }
 
-impl Unpacker {
+impl Unpacker<'_> {
     fn entry<R: Read>(&mut self, e: &mut Entry<'_, R>, raw: &[u8]) -> Result<()> {
         let kind = e.header().entry_type();
         if kind.is_pax_global_extensions() {
@@ -177,7 +186,7 @@ impl Unpacker {
         let existing = fstatat(&dir, os(last), AtFlags::AT_SYMLINK_NOFOLLOW).ok();
         let existing_dir = existing.is_some_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR);
         if existing.is_some() && !(kind.is_dir() && existing_dir) {
-            remove_tree(&dir, os(last)).ctx(|| "remove what an earlier entry put there")?;
+            self.displace(&dir, os(last), &comps).ctx(|| "remove what an earlier entry put there")?;
         }
         let name = os(last);
         match kind {
@@ -190,7 +199,21 @@ impl Unpacker {
                 )
                 .ctx(|| "create file")?;
                 let mut f = File::from(fd);
+                // sparse entries' stream differs from the file: recorded verbatim
+                let referenced = self.split.filter(|_| kind != EntryType::GNUSparse);
+                if let Some(rec) = referenced {
+                    rec.begin_file(&comps.join(&b'/')).ctx(|| "tar-split")?;
+                }
                 let n = io::copy(e, &mut f).ctx(|| "write file")?;
+                if let Some(rec) = referenced {
+                    let recorded = rec.end_file().ctx(|| "tar-split")?;
+                    if recorded != n {
+                        return err(format!("tar-split: {recorded} bytes passed, {n} written"));
+                    }
+                }
+                if n >= 1 << 20 {
+                    drop_written_pages(&f);
+                }
                 self.out.size += n;
                 self.owner(f.as_fd(), &meta)?;
                 fchmod(&f, Mode::from_bits_truncate(meta.mode)).ctx(|| "chmod")?;
@@ -201,8 +224,8 @@ impl Unpacker {
                 if !existing_dir {
                     mkdirat(&dir, name, Mode::from_bits_truncate(0o700)).ctx(|| "mkdir")?;
                 }
-                let fd = openat(&dir, name, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())
-                    .ctx(|| "open directory")?;
+                let fd =
+                    openat(&dir, name, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty()).ctx(|| "open directory")?;
                 self.owner(fd.as_fd(), &meta)?;
                 self.xattrs_fd(fd.as_fd(), &meta)?;
                 self.dirs.push((comps.clone(), meta.mode, meta.mtime));
@@ -248,8 +271,7 @@ impl Unpacker {
                 };
                 mknodat(&dir, name, sflag, Mode::from_bits_truncate(0o600), dev).ctx(|| "mknod")?;
                 if self.is_root {
-                    fchownat(&dir, name, Some(Uid::from_raw(meta.uid)), Some(Gid::from_raw(meta.gid)), AtFlags::AT_SYMLINK_NOFOLLOW)
-                        .ctx(|| "chown")?;
+                    fchownat(&dir, name, Some(Uid::from_raw(meta.uid)), Some(Gid::from_raw(meta.gid)), AtFlags::AT_SYMLINK_NOFOLLOW).ctx(|| "chown")?;
                 }
                 fchmodat(&dir, name, Mode::from_bits_truncate(meta.mode), FchmodatFlags::FollowSymlink).ctx(|| "chmod")?;
                 self.xattrs_link(&dir, name, &meta)?;
@@ -277,39 +299,40 @@ impl Unpacker {
         }
         let name = os(rest);
         if fstatat(&dir, name, AtFlags::AT_SYMLINK_NOFOLLOW).is_ok() {
-            remove_tree(&dir, name).ctx(|| "remove what the whiteout hides")?;
+            let mut hidden = parents.to_vec();
+            hidden.push(rest.to_vec());
+            self.displace(&dir, name, &hidden).ctx(|| "remove what the whiteout hides")?;
         }
         mknodat(&dir, name, SFlag::S_IFCHR, Mode::empty(), 0).ctx(|| "create whiteout (mknod 0/0)")?;
         fchownat(&dir, name, Some(Uid::from_raw(meta.uid)), Some(Gid::from_raw(meta.gid)), AtFlags::AT_SYMLINK_NOFOLLOW).ctx(|| "chown whiteout")
     }
 
-    /// Opens the directory `comps` below the root, creating missing ones
-    /// when `create`; refuses to go through symbolic links or non-directories.
     fn walk(&self, comps: &[Vec<u8>], create: bool) -> Result<OwnedFd> {
-        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-        let mut cur = nix::unistd::dup(&self.root).ctx(|| "dup layer dir")?;
-        for (i, c) in comps.iter().enumerate() {
-            let prefix = || show(&comps[..=i]);
-            let next = match openat(&cur, os(c), flags, Mode::empty()) {
-                Ok(fd) => fd,
-                Err(Errno::ENOENT) if create => {
-                    mkdirat(&cur, os(c), Mode::from_bits_truncate(0o755)).ctx(|| format!("mkdir {}", prefix()))?;
-                    openat(&cur, os(c), flags, Mode::empty()).ctx(|| format!("open {}", prefix()))?
-                }
-                Err(Errno::ENOENT) => return err(format!("{} does not exist in the layer", prefix())),
-                Err(e @ (Errno::ELOOP | Errno::ENOTDIR)) => {
-                    let is_link = fstatat(&cur, os(c), AtFlags::AT_SYMLINK_NOFOLLOW).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFLNK);
-                    return if is_link {
-                        err(format!("path goes through the symbolic link {} (refused: it could point outside the layer)", prefix()))
-                    } else {
-                        Err(e).ctx(|| format!("{} is not a directory", prefix()))
-                    };
-                }
-                Err(e) => return Err(e).ctx(|| format!("open {}", prefix())),
-            };
-            cur = next;
+        walk(&self.root, comps, create)
+    }
+
+    /// Clears `name` in `dir` (the entry `comps`) for a new entry: moved
+    /// aside to the layer's shadow dir when a tar-split is recorded (an
+    /// earlier entry's content may be needed to rebuild the tar), else removed.
+    fn displace(&mut self, dir: &OwnedFd, name: &OsStr, comps: &[Vec<u8>]) -> Result<()> {
+        let Some(rec) = self.split else {
+            return remove_tree(dir, name).map_err(|e| Error(format!("remove: {e}")));
+        };
+        if self.shadow_fd.is_none() {
+            match std::fs::create_dir(&self.shadow_dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e).ctx(|| format!("create {}", self.shadow_dir.display())),
+            }
+            let fd = nix::fcntl::open(&self.shadow_dir, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())
+                .ctx(|| format!("open {}", self.shadow_dir.display()))?;
+            self.shadow_fd = Some(fd);
         }
-        Ok(cur)
+        let Some(to) = &self.shadow_fd else {
+            return err("no shadow dir");
+        };
+        let n = rec.shadow(&comps.join(&b'/'));
+        nix::fcntl::renameat(dir, name, to, n.to_string().as_str()).ctx(|| "move aside")
     }
 
     fn owner(&self, fd: std::os::fd::BorrowedFd<'_>, meta: &Meta) -> Result<()> {
@@ -360,7 +383,9 @@ impl Unpacker {
             let fd = match comps.split_last() {
                 None => nix::unistd::dup(&self.root).ctx(|| "dup layer dir")?,
                 Some((last, parents)) => {
-                    let Ok(dir) = self.walk(parents, false) else { continue };
+                    let Ok(dir) = self.walk(parents, false) else {
+                        continue;
+                    };
                     let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
                     match openat(&dir, os(last), flags, Mode::empty()) {
                         Ok(fd) => fd,
@@ -373,6 +398,46 @@ impl Unpacker {
             futimens(&fd, &mtime, &mtime).ctx(|| format!("{}: set mtime", what()))?;
         }
         Ok(())
+    }
+}
+
+/// Opens the directory `comps` below the root, creating missing ones
+/// when `create`; refuses to go through symbolic links or non-directories.
+pub fn walk(root: &OwnedFd, comps: &[Vec<u8>], create: bool) -> Result<OwnedFd> {
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let mut cur = nix::unistd::dup(root).ctx(|| "dup layer dir")?;
+    for (i, c) in comps.iter().enumerate() {
+        let prefix = || show(&comps[..=i]);
+        let next = match openat(&cur, os(c), flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) if create => {
+                mkdirat(&cur, os(c), Mode::from_bits_truncate(0o755)).ctx(|| format!("mkdir {}", prefix()))?;
+                openat(&cur, os(c), flags, Mode::empty()).ctx(|| format!("open {}", prefix()))?
+            }
+            Err(Errno::ENOENT) => return err(format!("{} does not exist in the layer", prefix())),
+            Err(e @ (Errno::ELOOP | Errno::ENOTDIR)) => {
+                let is_link = fstatat(&cur, os(c), AtFlags::AT_SYMLINK_NOFOLLOW).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFLNK);
+                return if is_link {
+                    err(format!("path goes through the symbolic link {} (refused: it could point outside the layer)", prefix()))
+                } else {
+                    Err(e).ctx(|| format!("{} is not a directory", prefix()))
+                };
+            }
+            Err(e) => return Err(e).ctx(|| format!("open {}", prefix())),
+        };
+        cur = next;
+    }
+    Ok(cur)
+}
+
+/// Writes a big file's pages out and drops them from the page cache, so a
+/// pull does not push out the cache of running containers.
+fn drop_written_pages(f: &File) {
+    let fd = f.as_raw_fd();
+    // SAFETY: plain syscalls on an fd we own.
+    unsafe {
+        libc::sync_file_range(fd, 0, 0, libc::SYNC_FILE_RANGE_WAIT_BEFORE | libc::SYNC_FILE_RANGE_WRITE | libc::SYNC_FILE_RANGE_WAIT_AFTER);
+        libc::posix_fadvise(fd, 0, 0, libc::POSIX_FADV_DONTNEED);
     }
 }
 
@@ -403,12 +468,7 @@ pub fn remove_tree(dir: &OwnedFd, name: &OsStr) -> nix::Result<()> {
     }
     let sub = openat(dir, name, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())?;
     let mut d = nix::dir::Dir::from_fd(nix::unistd::dup(&sub)?)?;
-    let names: Vec<Vec<u8>> = d
-        .iter()
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_bytes().to_vec())
-        .filter(|n| n != b"." && n != b"..")
-        .collect();
+    let names: Vec<Vec<u8>> = d.iter().filter_map(|e| e.ok()).map(|e| e.file_name().to_bytes().to_vec()).filter(|n| n != b"." && n != b"..").collect();
     for n in names {
         remove_tree(&sub, os(&n))?;
     }

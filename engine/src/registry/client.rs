@@ -159,20 +159,14 @@ impl Client {
             if let Some(v) = accept {
                 r = r.header("Accept", v);
             }
-            if let Some(v) = auth {
-                r = r.header("Authorization", v);
-            }
-            r.call()
+            authorized(r, auth).call()
         })
     }
 
     /// HEAD.
     pub fn head(&mut self, what: &str, url: &str) -> Result<Response<Body>> {
         self.send(what, |a, auth| {
-            let mut r = a.head(url);
-            if let Some(v) = auth {
-                r = r.header("Authorization", v);
-            }
+            let r = authorized(a.head(url), auth);
             r.call()
         })
     }
@@ -377,6 +371,14 @@ impl<R: Read> Read for Throttle<R> {
     }
 }
 
+/// `rq` with `Authorization: auth` when there is one.
+pub fn authorized<B>(rq: ureq::RequestBuilder<B>, auth: Option<&str>) -> ureq::RequestBuilder<B> {
+    match auth {
+        Some(v) => rq.header("Authorization", v),
+        None => rq,
+    }
+}
+
 /// Percent-encodes everything but RFC 3986's unreserved characters.
 pub fn encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -446,7 +448,9 @@ mod tests {
 
     #[test]
     fn challenges_parse() {
-        let (s, p) = parse_challenge(r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:a/b:pull,push",error="insufficient_scope""#);
+        let (s, p) = parse_challenge(
+            r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:a/b:pull,push",error="insufficient_scope""#,
+        );
         assert_eq!(s, "Bearer");
         assert_eq!(p[0], ("realm".into(), "https://auth.docker.io/token".into()));
         assert_eq!(p[1], ("service".into(), "registry.docker.io".into()));

@@ -1,31 +1,34 @@
 //! `engine pull`: the manifest (an index or manifest list is resolved to
 //! the entry for the wanted platform), the config, then each layer streamed
 //! from the registry straight into the store: the bytes are hashed (the
-//! blob digest), written to the blob file and unpacked into a temp layer
-//! dir (hashing the uncompressed tar: the diff id) in one pass, in bounded
-//! memory; the blob is fsynced, dropped from the page cache, and renamed in,
-//! then the layer dir. The image becomes visible only when every layer is
-//! in, by the one atomic index update.
+//! blob digest) and unpacked into a temp layer dir (hashing the
+//! uncompressed tar: the diff id, and recording its tar-split) in one pass,
+//! in bounded memory. The blob itself is never written: each layer goes to
+//! flash once, as files (big ones written out and dropped from the page
+//! cache as they complete); `save` and `push` rebuild the tar from the
+//! tar-split. A dropped connection is picked up with a Range request where
+//! it stopped. The layer dir is synced and renamed in once its digests
+//! check out; the image becomes visible only when every layer is in, by
+//! the one atomic index update.
 //!
 //! Resuming: a pull first records its manifest in `images/pulls/<hex>`;
 //! garbage collection keeps what such a record references (for a week), so
-//! after a pull is killed or loses its connection, the blobs and layers it
+//! after a pull is killed or gives up on its connection, the layers it
 //! completed stay, and the next pull fetches only what is missing. A pull
 //! that fails on content (a digest mismatch, a bad archive) removes its
 //! record and what it added.
 
-use super::client::{describe_status, Client, MANIFEST_ACCEPT, Throttle};
+use super::client::{authorized, describe_status, Client, NetReader, Throttle, MANIFEST_ACCEPT};
 use super::progress::{Counted, Progress};
 use super::{show_platform, Options};
 use crate::error::{err, Context, Error, Result};
 use crate::images::config::{self, Config, Descriptor, Index, Manifest, Platform};
-use crate::images::digest::{self, HashReader, Tee};
+use crate::images::digest::{self, HashReader};
 use crate::images::index::{ensure_dir, write_atomic};
 use crate::images::reference::Reference;
-use crate::images::{blobs::MAX_JSON_BLOB, layers, remove, Store, Temp};
+use crate::images::{blobs::MAX_JSON_BLOB, layers, remove, Store};
 use std::collections::HashSet;
-use std::io::{BufWriter, Read};
-use std::os::fd::AsRawFd;
+use std::io::{self, Read};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -244,12 +247,10 @@ fn fetch_image(
     for (i, desc) in m.layers.iter().enumerate() {
         let diff_id = &config.rootfs.diff_ids[i];
         let parent = if i == 0 { None } else { Some(chains[i - 1].as_str()) };
-        let have_layer = store.layer(&chains[i])?.is_some();
-        let have_blob = store.has_blob(&desc.digest);
-        if have_layer && have_blob {
+        if store.layer(&chains[i])?.is_some() {
             progress.status(&desc.digest, "Already exists");
-        } else if have_blob {
-            // fetched by an interrupted pull that was killed before unpacking it
+        } else if store.has_blob(&desc.digest) {
+            // an older engine kept layer blobs: unpack from the store
             let mut blob = HashReader::new(store.open_blob(&desc.digest)?);
             let staged = layers::unpack_blob(store, &mut blob).ctx(|| format!("layer {}", desc.digest))?;
             blob.drain().ctx(|| format!("read blob {}", desc.digest))?;
@@ -260,7 +261,7 @@ fn fetch_image(
             layers::commit(store, staged, parent)?;
             progress.status(&desc.digest, "Pull complete");
         } else {
-            fetch_layer(store, c, desc, diff_id, parent, !have_layer, opts, progress)?;
+            fetch_layer(store, c, desc, diff_id, parent, opts, progress)?;
             progress.status(&desc.digest, "Pull complete");
         }
     }
@@ -280,66 +281,122 @@ fn check_diff_id(desc: &Descriptor, got: &str, want: &str) -> Result<()> {
     Ok(())
 }
 
-/// Streams layer blob `desc` into the store, unpacking it on the way
-/// (`unpack`) or only checking its diff id (the store has the layer).
+/// Streams layer blob `desc` from the registry into the store: unpacked as
+/// it arrives (the blob is verified on the stream, never written itself),
+/// then committed as the chain on top of `parent`.
 #[allow(clippy::too_many_arguments)]
-fn fetch_layer(
-    store: &Store,
-    c: &mut Client,
-    desc: &Descriptor,
-    diff_id: &str,
-    parent: Option<&str>,
-    unpack: bool,
-    opts: &Options,
-    progress: &mut Progress,
-) -> Result<()> {
+fn fetch_layer(store: &Store, c: &mut Client, desc: &Descriptor, diff_id: &str, parent: Option<&str>, opts: &Options, progress: &mut Progress) -> Result<()> {
     let what = format!("layer {}", desc.digest);
     let url = c.url(&format!("blobs/{}", desc.digest));
     let resp = c.get(&what, &url, None)?;
     if resp.status().as_u16() != 200 {
         return Err(c.status_error(&what, resp));
     }
+    let body = Resuming { body: c.reader(resp), c, url, what: what.clone(), done: 0, size: desc.size, resumes: 0 };
     let body: Box<dyn Read> = match opts.limit_rate {
-        Some(rate) => Box::new(Throttle::new(c.reader(resp), rate)),
-        None => Box::new(c.reader(resp)),
+        Some(rate) => Box::new(Throttle::new(body, rate)),
+        None => Box::new(body),
     };
     // never more than announced (+1 to notice a longer body)
     let limit = if desc.size > 0 { desc.size + 1 } else { u64::MAX };
     let counted = Counted { inner: body.take(limit), progress, digest: &desc.digest, action: "Downloading", total: desc.size, done: 0 };
-    let blob = Temp::file(store.temp_path("blob"));
-    let file = std::fs::File::create(blob.path()).ctx(|| format!("create {}", blob.path().display()))?;
-    let mut tee = Tee::new(counted, BufWriter::with_capacity(1 << 16, file));
-    let staged = if unpack {
-        let s = layers::unpack_blob(store, &mut tee).ctx(|| what.clone())?;
-        Some(s)
-    } else {
-        let (got, _, _) = layers::hash_blob(&mut tee).ctx(|| what.clone())?;
-        check_diff_id(desc, &got, diff_id)?;
-        None
-    };
-    tee.drain().ctx(|| format!("{what}: read"))?;
-    let (got, count) = (tee.digest(), tee.count());
+    let mut blob = HashReader::new(counted);
+    let staged = layers::unpack_blob(store, &mut blob).ctx(|| what.clone())?;
+    blob.drain().ctx(|| format!("{what}: read"))?;
+    let (got, count) = (blob.digest(), blob.count());
     if got != desc.digest {
         return err(format!("{what}: digest mismatch: the registry sent content hashing to {got}"));
     }
     if desc.size > 0 && count != desc.size {
         return err(format!("{what}: the registry sent {count} bytes, the manifest says {}", desc.size));
     }
-    if let Some(s) = &staged {
-        check_diff_id(desc, &s.diff_id, diff_id)?;
-    }
-    let file = tee.into_sink().into_inner().map_err(|e| e.into_error()).ctx(|| format!("write {}", blob.path().display()))?;
-    file.sync_all().ctx(|| format!("fsync {}", blob.path().display()))?;
-    // written once, not read again soon: keep the page cache for running containers
-    // SAFETY: posix_fadvise on an fd we own.
-    unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
-    drop(file);
-    store.place_blob(blob.path(), &desc.digest)?;
-    blob.keep();
-    if let Some(s) = staged {
-        layers::commit(store, s, parent)?;
-    }
+    check_diff_id(desc, &staged.diff_id, diff_id)?;
+    layers::commit(store, staged, parent)?;
     Ok(())
+}
+
+/// How many times one layer's transfer is picked up again after its connection drops.
+const RESUMES: u32 = 5;
+
+/// A layer's body that, when the connection drops midway, asks for the rest
+/// (`Range: bytes=N-`) and goes on, up to RESUMES times: what arrived is
+/// not fetched or written again.
+struct Resuming<'c> {
+    c: &'c mut Client,
+    url: String,
+    what: String,
+    body: NetReader,
+    /// Bytes delivered so far.
+    done: u64,
+    /// The blob's size from the manifest (0: unknown).
+    size: u64,
+    resumes: u32,
+}
+
+impl Read for Resuming<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let failure = match self.body.read(buf) {
+                Ok(0) if self.size == 0 || self.done >= self.size || buf.is_empty() => return Ok(0),
+                Ok(0) => io::Error::new(io::ErrorKind::UnexpectedEof, format!("the connection closed after {} of {} bytes", self.done, self.size)),
+                Ok(n) => {
+                    self.done += n as u64;
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => e,
+            };
+            if self.resumes >= RESUMES {
+                self.c.net_failed.set(true);
+                return Err(io::Error::other(format!("{failure} (after {} resumed transfers)", self.resumes)));
+            }
+            self.resumes += 1;
+            std::thread::sleep(Duration::from_millis(200 * self.resumes as u64));
+            if let Err(e) = self.reopen() {
+                self.c.net_failed.set(true);
+                return Err(io::Error::other(format!("{failure}; resuming at byte {}: {}", self.done, e.0)));
+            }
+        }
+    }
+}
+
+impl Resuming<'_> {
+    /// A new request for the rest of the blob.
+    fn reopen(&mut self) -> Result<()> {
+        let range = format!("bytes={}-", self.done);
+        let url = self.url.clone();
+        let resp = self.c.send(&self.what, |a, auth| {
+            let rq = authorized(a.get(&url).header("Range", &range), auth);
+            rq.call()
+        })?;
+        match resp.status().as_u16() {
+            206 => {
+                let start = resp
+                    .headers()
+                    .get("content-range")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.strip_prefix("bytes "))
+                    .and_then(|v| v.split('-').next())
+                    .and_then(|v| v.trim().parse::<u64>().ok());
+                if start != Some(self.done) {
+                    return err(format!("{}: asked for bytes from {}, the registry sent a range starting at {start:?}", self.what, self.done));
+                }
+                self.body = self.c.reader(resp);
+            }
+            200 => {
+                // no range support: skip what arrived already
+                let mut body = self.c.reader(resp);
+                let skipped = io::copy(&mut (&mut body).take(self.done), &mut io::sink()).map_err(|e| Error(format!("{}: read: {e}", self.what)))?;
+                if skipped != self.done {
+                    return err(format!("{}: the registry sent {skipped} bytes, fewer than before", self.what));
+                }
+                self.body = body;
+            }
+            _ => return Err(self.c.status_error(&self.what, resp)),
+        }
+        self.c.net_failed.set(false);
+        Ok(())
+    }
 }
 
 /// Forgets the pending pull of manifest `mdigest`.

@@ -1,17 +1,30 @@
 //! `engine push NAME[:TAG]`: each blob of the image (layers, then the
 //! config) that the repository lacks (HEAD), mounted from another
 //! repository of the same registry that this store knows holds it, or
-//! uploaded (POST, then one PUT with the whole blob); then the manifest,
-//! byte for byte as the store has it (so its digest stays the same).
+//! uploaded; then the manifest.
+//!
+//! Layers are kept unpacked, not as blobs (pull.rs): an uncompressed layer
+//! is rebuilt from its tar-split (same digest, one monolithic PUT); a gzip
+//! layer is rebuilt and compressed again, streamed up in chunks (POST,
+//! PATCHes with Content-Range, PUT with the digest) since its digest is
+//! known only at the end. Another gzip than the original's gives another
+//! digest, so the manifest pushed names the new blobs (what podman does);
+//! the digest and size are remembered beside the layer (`gzip.json`) so the
+//! next push can find the blob in place. Blobs an older engine kept are
+//! pushed as they are, and the manifest byte for byte when nothing changed.
 
-use super::client::{encode, Client};
+use super::client::{authorized, encode, Client};
 use super::progress::{Counted, Progress};
 use super::Options;
 use crate::error::{err, Context, Error, Result};
 use crate::images::config::{self, Descriptor};
+use crate::images::digest::{self, HashReader};
+use crate::images::index::write_atomic;
+use crate::images::layers::{self, LayerRecord};
 use crate::images::reference::{self, Reference};
-use crate::images::{digest, Store};
+use crate::images::Store;
 use std::collections::BTreeSet;
+use std::io::{self, Read};
 
 /// What a push did.
 #[derive(Debug, Clone)]
@@ -38,26 +51,41 @@ pub fn push(store: &Store, name: &str, opts: &Options, progress: &mut Progress) 
     let mbytes = store.read_blob(&d.record.manifest)?;
     let m = &d.manifest;
     let media_type = m.media_type.clone().unwrap_or_else(|| {
-        if m.config.media_type == config::OCI_CONFIG { config::OCI_MANIFEST.into() } else { config::DOCKER_MANIFEST.into() }
+        if m.config.media_type == config::OCI_CONFIG {
+            config::OCI_MANIFEST.into()
+        } else {
+            config::DOCKER_MANIFEST.into()
+        }
     });
     let scopes = vec![format!("repository:{}:pull,push", r.path)];
     let mut c = Client::new(store.root(), &r.domain, &r.path, &opts.insecure, scopes)?;
     progress.line(&format!("The push refers to repository [{}]", r.name()));
 
-    let mut blobs: Vec<&Descriptor> = m.layers.iter().rev().collect();
-    blobs.push(&m.config);
-    for desc in blobs {
-        let sources = mount_sources(store, &r, &desc.digest);
-        push_blob(store, &mut c, desc, &sources, progress).ctx(|| format!("push {name}"))?;
+    if m.layers.len() != d.layers.len() {
+        return err(format!("image {id}: its manifest has {} layers, its config {}", m.layers.len(), d.layers.len()));
     }
+    let mut pushed_layers = m.layers.clone();
+    for (i, (desc, rec)) in m.layers.iter().zip(&d.layers).enumerate().rev() {
+        pushed_layers[i] = push_layer(store, &mut c, &r, desc, rec, progress).ctx(|| format!("push {name}"))?;
+    }
+    let sources = mount_sources(store, &r, &m.config.digest);
+    push_blob(store, &mut c, &m.config, &sources, progress).ctx(|| format!("push {name}"))?;
+    let mbytes = if pushed_layers.iter().zip(&m.layers).all(|(a, b)| a.digest == b.digest) {
+        mbytes
+    } else {
+        // the original manifest with the new layer digests and sizes, other fields kept
+        let mut v: serde_json::Value = serde_json::from_slice(&mbytes).ctx(|| format!("image {id}: parse manifest"))?;
+        for (i, l) in pushed_layers.iter().enumerate() {
+            v["layers"][i]["digest"] = l.digest.clone().into();
+            v["layers"][i]["size"] = l.size.into();
+        }
+        serde_json::to_vec(&v).ctx(|| "serialize manifest")?
+    };
 
     let what = format!("push {name}: manifest");
     let url = c.url(&format!("manifests/{tag}"));
     let resp = c.send(&what, |a, auth| {
-        let mut rq = a.put(&url).header("Content-Type", &media_type);
-        if let Some(v) = auth {
-            rq = rq.header("Authorization", v);
-        }
+        let rq = authorized(a.put(&url).header("Content-Type", &media_type), auth);
         rq.send(&mbytes[..])
     })?;
     if !matches!(resp.status().as_u16(), 200 | 201) {
@@ -76,16 +104,23 @@ pub fn push(store: &Store, name: &str, opts: &Options, progress: &mut Progress) 
 /// Other repositories of the same registry that hold blob `digest`, as
 /// far as this store knows (its images named there reference it).
 fn mount_sources(store: &Store, target: &Reference, digest: &str) -> Vec<String> {
-    let Ok(index) = store.index() else { return Vec::new() };
+    let Ok(index) = store.index() else {
+        return Vec::new();
+    };
     let mut out = BTreeSet::new();
     for (key, id) in &index.tags {
         let (name, _) = reference::split_tagged(key);
-        let Ok(r) = Reference::parse(&name) else { continue };
+        let Ok(r) = Reference::parse(&name) else {
+            continue;
+        };
         if r.domain != target.domain || r.path == target.path {
             continue;
         }
-        let Ok(d) = store.details_in(&index, id) else { continue };
-        if d.manifest.layers.iter().any(|l| l.digest == digest) || d.manifest.config.digest == digest {
+        let Ok(d) = store.details_in(&index, id) else {
+            continue;
+        };
+        let recompressed = |l: &LayerRecord| recompressed(store, l).is_some_and(|(d, _)| d == digest);
+        if d.manifest.layers.iter().any(|l| l.digest == digest) || d.manifest.config.digest == digest || d.layers.iter().any(recompressed) {
             out.insert(r.path);
         }
     }
@@ -96,74 +131,188 @@ fn location(resp: &ureq::http::Response<ureq::Body>) -> Option<String> {
     resp.headers().get("location").and_then(|v| v.to_str().ok()).map(String::from)
 }
 
-/// One blob: skipped, mounted or uploaded.
+/// One blob of the store: skipped, mounted or uploaded.
 fn push_blob(store: &Store, c: &mut Client, desc: &Descriptor, sources: &[String], progress: &mut Progress) -> Result<()> {
+    let what = format!("blob {}", desc.digest);
+    let Some(upload) = find_or_start(c, desc, sources, progress)? else {
+        return Ok(());
+    };
+    let path = store.blob_path(&desc.digest)?;
+    let size = std::fs::metadata(&path).ctx(|| format!("{what}: stat {}", path.display()))?.len();
+    let open = || std::fs::File::open(&path).map(|f| Box::new(f) as Box<dyn Read>).map_err(|e| Error(format!("open {}: {e}", path.display())));
+    put_whole(c, &what, &upload, desc, size, open, progress)?;
+    progress.status(&desc.digest, "Pushed");
+    Ok(())
+}
+
+/// `layers/<chain>/gzip.json`: the blob the last push made of a layer.
+const GZIP_RECORD: &str = "gzip.json";
+
+/// Layer `desc` (in the store as `rec`): its blob pushed as it is when an
+/// older engine kept it, else rebuilt (see the module docs). Returns the
+/// descriptor the pushed manifest lists.
+fn push_layer(store: &Store, c: &mut Client, r: &Reference, desc: &Descriptor, rec: &LayerRecord, progress: &mut Progress) -> Result<Descriptor> {
+    let what = format!("layer {}", desc.digest);
+    if store.has_blob(&desc.digest) {
+        push_blob(store, c, desc, &mount_sources(store, r, &desc.digest), progress)?;
+        return Ok(desc.clone());
+    }
+    if desc.digest == rec.diff_id {
+        // uncompressed: the rebuilt tar is the blob
+        if let Some(upload) = find_or_start(c, desc, &mount_sources(store, r, &desc.digest), progress)? {
+            let open = || layers::tar_stream(store, rec).map(|t| Box::new(t) as Box<dyn Read>);
+            put_whole(c, &what, &upload, desc, rec.tar_size, open, progress)?;
+            progress.status(&desc.digest, "Pushed");
+        }
+        return Ok(desc.clone());
+    }
+    let known =
+        recompressed(store, rec).map(|(digest, size)| Descriptor { media_type: desc.media_type.clone(), digest, size, annotations: None, platform: None });
+    let upload = match &known {
+        Some(k) => match find_or_start(c, k, &mount_sources(store, r, &k.digest), progress)? {
+            None => return Ok(k.clone()),
+            Some(u) => u,
+        },
+        None => start_upload(c, &what)?,
+    };
+    let gz = flate2::read::GzEncoder::new(layers::tar_stream(store, rec)?, flate2::Compression::default());
+    let (digest, size) = put_chunked(c, &what, &upload, gz, &rec.diff_id, progress)?;
+    progress.status(&digest, "Pushed");
+    if known.as_ref().is_none_or(|k| k.digest != digest) {
+        let record = store.layer_dir(&rec.chain_id)?.join(GZIP_RECORD);
+        let _ = write_atomic(&record, &serde_json::to_vec(&(&digest, size)).unwrap_or_default());
+    }
+    Ok(Descriptor { media_type: desc.media_type.clone(), digest, size, annotations: None, platform: None })
+}
+
+/// (digest, size) of the blob the last push compressed layer `rec` into.
+fn recompressed(store: &Store, rec: &LayerRecord) -> Option<(String, u64)> {
+    let record = store.layer_dir(&rec.chain_id).ok()?.join(GZIP_RECORD);
+    serde_json::from_slice(&std::fs::read(record).ok()?).ok()
+}
+
+/// When the repository has blob `desc` or can mount it from one of
+/// `sources`: None. Else the upload started for it (its Location).
+fn find_or_start(c: &mut Client, desc: &Descriptor, sources: &[String], progress: &mut Progress) -> Result<Option<String>> {
     let what = format!("blob {}", desc.digest);
     let resp = c.head(&what, &c.url(&format!("blobs/{}", desc.digest)))?;
     match resp.status().as_u16() {
         200 => {
             progress.status(&desc.digest, "Layer already exists");
-            return Ok(());
+            return Ok(None);
         }
         404 => {}
         _ => return Err(c.status_error(&what, resp)),
     }
-    let mut upload = None;
     for from in sources {
         c.add_scope(&format!("repository:{from}:pull"))?;
         let url = c.url(&format!("blobs/uploads/?mount={}&from={}", encode(&desc.digest), encode(from)));
         let resp = c.send(&what, |a, auth| {
-            let mut rq = a.post(&url);
-            if let Some(v) = auth {
-                rq = rq.header("Authorization", v);
-            }
+            let rq = authorized(a.post(&url), auth);
             rq.send_empty()
         })?;
         match resp.status().as_u16() {
             201 => {
                 progress.status(&desc.digest, &format!("Mounted from {from}"));
-                return Ok(());
+                return Ok(None);
             }
-            202 => {
-                upload = location(&resp);
-                break;
-            }
+            // not mountable: the registry started a plain upload instead
+            202 => return location(&resp).map(Some).ok_or_else(|| Error(format!("{what}: the registry started an upload without a Location"))),
             _ => {}
         }
     }
-    let upload = match upload {
-        Some(u) => u,
-        None => {
-            let url = c.url("blobs/uploads/");
-            let resp = c.send(&what, |a, auth| {
-                let mut rq = a.post(&url);
-                if let Some(v) = auth {
-                    rq = rq.header("Authorization", v);
-                }
-                rq.send_empty()
-            })?;
-            if resp.status().as_u16() != 202 {
-                return Err(c.status_error(&format!("{what}: start upload"), resp));
-            }
-            location(&resp).ok_or_else(|| Error(format!("{what}: the registry started an upload without a Location")))?
-        }
-    };
-    let sep = if upload.contains('?') { '&' } else { '?' };
-    let url = c.absolute(&format!("{upload}{sep}digest={}", encode(&desc.digest)));
-    let path = store.blob_path(&desc.digest)?;
-    let size = std::fs::metadata(&path).ctx(|| format!("{what}: stat {}", path.display()))?.len();
-    let resp = c.send(&what, |a, auth| {
-        let file = std::fs::File::open(&path).map_err(ureq::Error::Io)?;
-        let mut counted = Counted { inner: file, progress: &mut *progress, digest: &desc.digest, action: "Pushing", total: size, done: 0 };
-        let mut rq = a.put(&url).header("Content-Type", "application/octet-stream").header("Content-Length", size.to_string());
-        if let Some(v) = auth {
-            rq = rq.header("Authorization", v);
-        }
+    start_upload(c, &what).map(Some)
+}
+
+/// POSTs a new upload; returns its Location.
+fn start_upload(c: &mut Client, what: &str) -> Result<String> {
+    let url = c.url("blobs/uploads/");
+    let resp = c.send(what, |a, auth| {
+        let rq = authorized(a.post(&url), auth);
+        rq.send_empty()
+    })?;
+    if resp.status().as_u16() != 202 {
+        return Err(c.status_error(&format!("{what}: start upload"), resp));
+    }
+    location(&resp).ok_or_else(|| Error(format!("{what}: the registry started an upload without a Location")))
+}
+
+/// `Location?digest=D` (or `&digest=D`).
+fn with_digest(c: &Client, location: &str, digest: &str) -> String {
+    let sep = if location.contains('?') { '&' } else { '?' };
+    c.absolute(&format!("{location}{sep}digest={}", encode(digest)))
+}
+
+/// Completes upload `upload` with the whole blob `desc` (`size` bytes from
+/// what `open` gives, opened again if the request must be repeated) in one PUT.
+fn put_whole<F>(c: &mut Client, what: &str, upload: &str, desc: &Descriptor, size: u64, open: F, progress: &mut Progress) -> Result<()>
+where
+    F: Fn() -> Result<Box<dyn Read>>,
+{
+    let url = with_digest(c, upload, &desc.digest);
+    let resp = c.send(what, |a, auth| {
+        let body = open().map_err(|e| ureq::Error::Io(io::Error::other(e.0)))?;
+        let mut counted = Counted { inner: body, progress: &mut *progress, digest: &desc.digest, action: "Pushing", total: size, done: 0 };
+        let rq = authorized(a.put(&url).header("Content-Type", "application/octet-stream").header("Content-Length", size.to_string()), auth);
         rq.send(ureq::SendBody::from_reader(&mut counted))
     })?;
     if resp.status().as_u16() != 201 {
         return Err(c.status_error(&format!("{what}: upload"), resp));
     }
-    progress.status(&desc.digest, "Pushed");
     Ok(())
+}
+
+/// Bytes per PATCH of a chunked upload (what one request holds in memory).
+const CHUNK: usize = 4 << 20;
+
+/// Uploads the stream `body` to `upload` in chunks (PATCH with
+/// Content-Range, following each Location), then completes it with its
+/// digest (PUT). Returns (digest, size).
+fn put_chunked(c: &mut Client, what: &str, upload: &str, body: impl Read, label: &str, progress: &mut Progress) -> Result<(String, u64)> {
+    let mut hashed = HashReader::new(body);
+    let mut location = upload.to_string();
+    let mut buf = vec![0u8; CHUNK];
+    let mut offset = 0u64;
+    loop {
+        let mut n = 0;
+        while n < CHUNK {
+            match hashed.read(&mut buf[n..]) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error(format!("{what}: {e}"))),
+            }
+        }
+        if n == 0 {
+            break;
+        }
+        let url = c.absolute(&location);
+        let range = format!("{offset}-{}", offset + n as u64 - 1);
+        let resp = c.send(what, |a, auth| {
+            let rq = authorized(
+                a.patch(&url).header("Content-Type", "application/octet-stream").header("Content-Range", &range).header("Content-Length", n.to_string()),
+                auth,
+            );
+            rq.send(&buf[..n])
+        })?;
+        if resp.status().as_u16() != 202 {
+            return Err(c.status_error(&format!("{what}: upload bytes {range}"), resp));
+        }
+        location = self::location(&resp).unwrap_or(location);
+        offset += n as u64;
+        progress.bytes(label, "Pushing", offset, offset);
+        if n < CHUNK {
+            break;
+        }
+    }
+    let digest = hashed.digest();
+    let url = with_digest(c, &location, &digest);
+    let resp = c.send(what, |a, auth| {
+        let rq = authorized(a.put(&url).header("Content-Type", "application/octet-stream"), auth);
+        rq.send_empty()
+    })?;
+    if resp.status().as_u16() != 201 {
+        return Err(c.status_error(&format!("{what}: complete upload"), resp));
+    }
+    Ok((digest, offset))
 }
