@@ -3,9 +3,11 @@
 //! own storage dir: push then pull by tag and by digest and run the result,
 //! a multi-arch OCI index with `--platform` selection, the Bearer token flow
 //! (a token server and an authenticating proxy written here), a pull killed
-//! with SIGKILL (and one whose connection drops) resumed without fetching
-//! again what it had verified, and a corrupted blob refused with nothing
-//! left in the store. Everything stays on loopback.
+//! with SIGKILL (once midway, then again and again at varied points) resumed
+//! without fetching again what it had verified, connections that drop picked
+//! up with Range requests, concurrent pulls of images sharing layers, the
+//! peak memory of pulling and pushing a 200 MiB layer, and a corrupted blob
+//! refused with nothing left in the store. Everything stays on loopback.
 
 use skiff_tests::engine::Engine;
 use skiff_tests::{busybox_rootfs, free_tcp_port, require, run, text, wait_until, TempDir};
@@ -428,8 +430,14 @@ fn fails(out: &Output, what: &str) -> String {
     text(&out.stderr)
 }
 
+/// `REPOSITORY:TAG ID` of each image.
 fn image_tags(e: &Engine) -> String {
-    e.ok(&["images", "--format", "json"])
+    let out = e.ok(&["images", "--format", "json"]);
+    let line = |l: &str| -> String {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|err| panic!("images --format json: {err}: {l}"));
+        format!("{}:{} {}\n", v["Repository"].as_str().unwrap_or(""), v["Tag"].as_str().unwrap_or(""), v["ID"].as_str().unwrap_or(""))
+    };
+    out.lines().filter(|l| !l.trim().is_empty()).map(line).collect()
 }
 
 #[test]
@@ -829,4 +837,121 @@ fn https_registry_verified_against_the_ca_bundle() {
     e2.ok(&["rmi", &name]);
     let err = fails(&with_env(&e2, &["pull", &name], None), "pull from a registry with an unknown CA");
     assert!(err.to_lowercase().contains("certificate") || err.contains("UnknownIssuer"), "{err}");
+}
+
+#[test]
+fn concurrent_pulls_of_images_sharing_layers() {
+    let reg = Registry::start();
+    let (e1, e2) = (Engine::new("reg-conc-push"), Engine::new("reg-conc-pull"));
+    let base = busybox_variant(e1.dir.path(), "shared-base", false);
+    let (a, b) = (big_layer(e1.dir.path(), 31, 1 << 20), big_layer(e1.dir.path(), 32, 1 << 20));
+    for (tag, top) in [("conc:a", &a), ("conc:b", &b)] {
+        let archive = save_archive(e1.dir.path(), &reg.name(tag), &Engine::host_arch(), &[base.clone(), top.clone()]);
+        e1.ok(&["load", "-i", &archive.to_string_lossy()]);
+        e1.ok(&["push", &reg.name(tag)]);
+    }
+    let before = layers(&e2);
+    // four pulls at once into one store: two of each image, all sharing the base layer
+    let children: Vec<(String, Child)> = ["conc:a", "conc:b", "conc:a", "conc:b"]
+        .iter()
+        .map(|t| {
+            (t.to_string(), e2.cmd(&["pull", &reg.name(t)]).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn pull"))
+        })
+        .collect();
+    for (tag, child) in children {
+        let out = child.wait_with_output().expect("wait for pull");
+        assert!(out.status.success(), "pull {tag}: {}{}", text(&out.stdout), text(&out.stderr));
+    }
+    assert_eq!(new_layers(&e2, &before).len(), 3, "the shared base once, and one top layer per image");
+    for (tag, seed) in [("conc:a", 31), ("conc:b", 32)] {
+        let sum = e2.ok(&["run", "--rm", "--network", "none", &reg.name(tag), "sh", "-c", "cat /marker; echo; md5sum < /big"]);
+        assert_eq!(sum.lines().next(), Some("shared-base"), "{sum}");
+        let want = run(Command::new("sh").arg("-c").arg(format!("tar -xOf '{}' big | md5sum", e1.dir.path().join(format!("big-{seed}.tar")).display())), T);
+        assert_eq!(sum.lines().nth(1).unwrap_or(""), text(&want.stdout).trim(), "{tag}");
+    }
+    let left: Vec<String> = content(&e2).into_iter().filter(|p| p.contains("/images/pulls/") || p.contains("/images/tmp/")).collect();
+    assert!(left.is_empty(), "left over: {left:?}");
+}
+
+#[test]
+fn pulls_killed_at_many_points_leave_a_consistent_store() {
+    let reg = Registry::start();
+    let (e1, e2) = (Engine::new("reg-kills-push"), Engine::new("reg-kills-pull"));
+    let l1 = busybox_variant(e1.dir.path(), "killed-often", false);
+    let layers_in: Vec<PathBuf> = std::iter::once(l1).chain((0..3).map(|i| big_layer(e1.dir.path(), 40 + i, 2 << 20))).collect();
+    let archive = save_archive(e1.dir.path(), &reg.name("kills:v1"), &Engine::host_arch(), &layers_in);
+    e1.ok(&["load", "-i", &archive.to_string_lossy()]);
+    e1.ok(&["push", &reg.name("kills:v1")]);
+    let proxy = Proxy::start(reg.port);
+    let name = proxy.name("kills:v1");
+    // the last layer slow, so that the kills land inside transfers, unpacking and commits
+    let last = sha256(layers_in.last().unwrap());
+    proxy.with(|p| p.slow = Some((last, 1 << 20)));
+    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos() as u64;
+    let mut delays = Vec::new();
+    for i in 0..6u64 {
+        let ms = 30 + (seed.wrapping_mul(2654435761).wrapping_add(i * 7919)) % 1500;
+        delays.push(ms);
+        let mut child = e2.cmd(&["pull", &name]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn pull");
+        std::thread::sleep(Duration::from_millis(ms));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        // whatever the point, the store reads, and an image it shows is complete
+        let listed = e2.ok(&["images", "--format", "json"]);
+        if listed.contains("kills") {
+            e2.ok(&["image", "inspect", &name]);
+        }
+        for l in layers(&e2) {
+            assert!(l.join("layer.json").is_file() && l.join("diff").is_dir(), "after a kill at {ms} ms: incomplete layer {}", l.display());
+        }
+    }
+    proxy.with(|p| p.slow = None);
+    let out = e2.ok(&["pull", &name]);
+    assert!(out.contains("Status: "), "{out}");
+    let run = e2.ok(&["run", "--rm", "--network", "none", &name, "sh", "-c", "cat /marker; echo; wc -c < /big"]);
+    assert_eq!(run.split_whitespace().collect::<Vec<_>>(), ["killed-often", "2097152"], "kills at {delays:?} ms");
+    let left: Vec<String> = content(&e2).into_iter().filter(|p| p.contains("/images/pulls/") || p.contains("/images/tmp/")).collect();
+    assert!(left.is_empty(), "left over after kills at {delays:?} ms: {left:?}");
+}
+
+/// Peak resident memory (KiB) of `cmd` run to its end: its VmHWM, read
+/// every 10 ms until it exits (rusage would count the test process's own
+/// memory when the spawn forks it).
+fn max_rss_kib(mut cmd: Command) -> (std::process::ExitStatus, u64) {
+    let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn");
+    let status = format!("/proc/{}/status", child.id());
+    let (start, mut peak) = (Instant::now(), 0);
+    loop {
+        if let Ok(s) = std::fs::read_to_string(&status) {
+            let hwm = s.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok());
+            peak = peak.max(hwm.unwrap_or(0));
+        }
+        if let Some(st) = child.try_wait().expect("wait") {
+            return (st, peak);
+        }
+        assert!(start.elapsed() < T, "{cmd:?} did not finish in {T:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn pull_of_a_200_mib_layer_stays_under_32_mib_resident() {
+    let reg = Registry::start();
+    let (e1, e2) = (Engine::new("reg-rss-push"), Engine::new("reg-rss-pull"));
+    let big = big_layer(e1.dir.path(), 77, 200 << 20);
+    let archive = save_archive(e1.dir.path(), &reg.name("rss:v1"), &Engine::host_arch(), std::slice::from_ref(&big));
+    let diff_id = sha256(&big);
+    std::fs::remove_file(&big).unwrap();
+    e1.ok(&["load", "-i", &archive.to_string_lossy()]);
+    std::fs::remove_file(&archive).unwrap();
+    let (st, push_kib) = max_rss_kib(e1.cmd(&["push", &reg.name("rss:v1")]));
+    assert!(st.success(), "push failed");
+    let (st, pull_kib) = max_rss_kib(e2.cmd(&["pull", &reg.name("rss:v1")]));
+    assert!(st.success(), "pull failed");
+    assert!(pull_kib > 0 && push_kib > 0, "no memory figure was read");
+    assert!(pull_kib < 32 << 10, "pulling a 200 MiB layer took {pull_kib} KiB resident");
+    assert!(push_kib < 32 << 10, "pushing a 200 MiB layer took {push_kib} KiB resident");
+    let file = base_layer_dir(&e2, &diff_id).join("diff/big");
+    assert_eq!(std::fs::metadata(&file).map(|m| m.len()).ok(), Some(200 << 20), "{}", file.display());
+    eprintln!("peak RSS: pull {pull_kib} KiB, push {push_kib} KiB");
 }
