@@ -2,3 +2,4 @@
 //! commands; each prints what docker prints and returns errors to `main`.
 
 pub mod images;
+pub mod prune;

@@ -89,10 +89,6 @@ impl From<Error> for Failed {
     }
 }
 
-fn volume_dir(root: &Path, name: &str) -> PathBuf {
-    crate::volumes::dir(root, name).join("_data")
-}
-
 fn parse_volume(root: &Path, spec: &str) -> Result<Mount> {
     let parts: Vec<&str> = spec.split(':').collect();
     let (src, dst, mode) = match parts.as_slice() {
@@ -115,13 +111,10 @@ fn parse_volume(root: &Path, spec: &str) -> Result<Mount> {
         }
         ("bind", src.to_string())
     } else {
-        let name = if src.is_empty() { record::new_id()? } else { src.to_string() };
-        if !name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
-            return err(format!("invalid volume specification: '{spec}': bad volume name {name:?}"));
-        }
-        let d = volume_dir(root, &name);
-        std::fs::create_dir_all(&d).ctx(|| format!("create volume {}", d.display()))?;
-        ("volume", d.display().to_string())
+        // No name: a new anonymous volume, as docker's `-v /path`.
+        let name = Some(src).filter(|s| !s.is_empty());
+        let name = crate::volumes::ensure(root, name).map_err(|e| Error(format!("invalid volume specification: '{spec}': {}", e.0)))?;
+        ("volume", crate::volumes::data_dir(root, &name).display().to_string())
     };
     Ok(Mount { kind: kind.into(), source, destination: dst.into(), read_only })
 }
@@ -135,8 +128,11 @@ fn read_env_file(p: &Path) -> Result<Vec<String>> {
 /// starting it. Returns its record.
 pub fn create(env: &Env, o: &RunOpts) -> Result<Record> {
     let store = Store::open(&env.root)?;
-    // Keeps `rmi` from collecting the image until our record names it.
+    // Keeps `prune` from taking the container before it runs, `rmi` the
+    // image and `volume prune` its volumes before our record names them.
+    let _starting = record::Starting::shared(&env.root)?;
     let _hold = store.hold()?;
+    let _volumes = crate::volumes::hold(&env.root)?;
     let image = store.resolve(&o.image).map_err(|e| Error(format!("Unable to find image '{}' locally: {}", o.image, e.0)))?;
     let id = record::new_id()?;
     let hostname = o.hostname.clone().unwrap_or_else(|| id[..12].to_string());
@@ -337,6 +333,7 @@ fn paused(env: &Env, rec: &Record) -> bool {
 
 /// `run`: create + start; attached unless `-d`. Returns the exit code.
 pub fn run(env: &Env, o: &RunOpts) -> std::result::Result<i32, Failed> {
+    let starting = record::Starting::shared(&env.root)?;
     let mut rec = create(env, o)?;
     if o.detach {
         if let Err(f) = launch_picking_ports(env, &mut rec, o, false) {
@@ -351,10 +348,12 @@ pub fn run(env: &Env, o: &RunOpts) -> std::result::Result<i32, Failed> {
         let _ = remove(env, &rec, true);
         return Err(f);
     }
-    let code = attach_and_start(env, &rec, o.interactive);
+    let code = attach_and_start(env, &rec, o.interactive, starting);
     if o.rm {
+        // docker's --rm takes the container's anonymous volumes too.
         let _ = wait_shim_gone(env, &rec, Duration::from_secs(10));
         remove(env, &rec, true)?;
+        remove_anonymous_volumes(env, &rec)?;
     }
     code
 }
@@ -389,7 +388,8 @@ fn launch_picking_ports(env: &Env, rec: &mut Record, o: &RunOpts, no_start: bool
     }
 }
 
-fn attach_and_start(env: &Env, rec: &Record, stdin: bool) -> std::result::Result<i32, Failed> {
+/// `starting` is released once the container runs.
+fn attach_and_start(env: &Env, rec: &Record, stdin: bool, starting: record::Starting) -> std::result::Result<i32, Failed> {
     let sock = record::dir(&env.root, &rec.id).join(protocol::SOCKET);
     let attach = Client::connect(&sock).and_then(|c| c.attach(stdin)).ctx(|| "attach to the container")?;
     let mut ctl = Client::connect(&sock).ctx(|| "connect to the shim")?;
@@ -423,6 +423,7 @@ fn attach_and_start(env: &Env, rec: &Record, stdin: bool) -> std::result::Result
         follow_terminal_size(sock);
     }
     ctl.start().map_err(|e| start_failure(e.to_string()))?;
+    drop(starting);
     stream(attach)
 }
 
@@ -465,6 +466,7 @@ fn stream(mut attach: skiff_shim::client::Attach) -> std::result::Result<i32, Fa
 
 /// `start [-a]`: a created or exited container runs again.
 pub fn start(env: &Env, reference: &str, attach: bool) -> std::result::Result<i32, Failed> {
+    let starting = record::Starting::shared(&env.root)?;
     let rec = record::find(&env.root, reference)?;
     let (st, _) = status(env, &rec);
     if st == "running" || st == "restarting" || st == "paused" {
@@ -485,7 +487,7 @@ pub fn start(env: &Env, reference: &str, attach: bool) -> std::result::Result<i3
     wait_shim_gone(env, &rec, Duration::from_secs(10))?;
     if attach {
         launch(env, &rec, true)?;
-        return attach_and_start(env, &rec, rec.interactive);
+        return attach_and_start(env, &rec, rec.interactive, starting);
     }
     launch(env, &rec, false)?;
     println!("{reference}");
@@ -607,12 +609,22 @@ fn remove(env: &Env, rec: &Record, force: bool) -> Result<()> {
     remove_files(env, rec)
 }
 
-/// `rm [-f]`.
-pub fn rm(env: &Env, reference: &str, force: bool) -> Result<()> {
+/// `rm [-f] [-v]`: `-v` takes the container's anonymous volumes too (not
+/// the named ones), as docker's.
+pub fn rm(env: &Env, reference: &str, force: bool, volumes: bool) -> Result<()> {
     let rec = record::find(&env.root, reference)?;
     remove(env, &rec, force)?;
     let _ = network::repair(&env.root);
+    if volumes {
+        remove_anonymous_volumes(env, &rec)?;
+    }
     Ok(())
+}
+
+/// The anonymous volumes of a removed container that no other container uses.
+fn remove_anonymous_volumes(env: &Env, rec: &Record) -> Result<()> {
+    let names: Vec<String> = rec.mounts.iter().filter(|m| m.kind == "volume").filter_map(|m| crate::volumes::name_of(&env.root, &m.source)).collect();
+    crate::volumes::remove_anonymous(&env.root, &names)
 }
 
 /// `wait`: blocks until exit and returns the code.
@@ -890,7 +902,14 @@ pub fn inspect(env: &Env, references: &[String]) -> std::result::Result<(), Fail
                 "Init": rec.init, "Runtime": rec.runtime,
             },
             "NetworkSettings": network::settings(&env.root, &rec, ports.into()),
-            "Mounts": rec.mounts.iter().map(|m| serde_json::json!({"Type": m.kind, "Source": m.source, "Destination": m.destination, "RW": !m.read_only})).collect::<Vec<_>>(),
+            "Mounts": rec.mounts.iter().map(|m| {
+                let mut v = serde_json::json!({"Type": m.kind, "Source": m.source, "Destination": m.destination, "RW": !m.read_only});
+                if let Some(name) = Some(m).filter(|m| m.kind == "volume").and_then(|m| crate::volumes::name_of(&env.root, &m.source)) {
+                    v["Name"] = name.into();
+                    v["Driver"] = "local".into();
+                }
+                v
+            }).collect::<Vec<_>>(),
             "LogPath": dir.join(protocol::LOG_FILE),
         }));
     }
@@ -1034,22 +1053,31 @@ pub fn stats(env: &Env, references: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// `container prune`: removes every container that is not running.
-pub fn prune(env: &Env) -> Result<()> {
+/// `container prune`: removes every container that is not running (created
+/// or exited) and that `pick` accepts; returns each one's id and the size of
+/// its writable layer. Containers being made or started wait, or are skipped.
+pub fn prune(env: &Env, pick: &dyn Fn(&Record) -> bool) -> Result<Vec<(String, u64)>> {
+    let _starting = record::Starting::exclusive(&env.root)?;
+    let mut out = Vec::new();
     for rec in record::list(&env.root)? {
         let (st, _) = status(env, &rec);
-        if st == "exited" || st == "created" && client(env, &rec).is_none() {
+        if (st == "exited" || st == "created") && pick(&rec) {
+            let size = crate::commands::images::disk_usage(&record::dir(&env.root, &rec.id).join("upper"));
             remove(env, &rec, false)?;
-            println!("{}", rec.id);
+            out.push((rec.id, size));
         }
     }
-    Ok(())
+    if !out.is_empty() {
+        let _ = network::repair(&env.root);
+    }
+    Ok(out)
 }
 
 /// `restore`: after a reboot, starts again the containers whose restart
 /// policy says so (always; unless-stopped and on-failure unless stopped by
 /// the user), and unmounts what a crash left of the others.
 pub fn restore(env: &Env) -> Result<()> {
+    let _starting = record::Starting::shared(&env.root)?;
     for rec in record::list(&env.root)? {
         if client(env, &rec).is_some_and(|mut c| c.state().is_ok()) {
             continue; // its shim survived

@@ -3,6 +3,7 @@
 //! for a program that cannot run, else the container's code).
 
 use skiff_engine::commands::images as image_cmds;
+use skiff_engine::commands::prune::{self, Filters};
 use skiff_engine::containers::{self, Env, Failed, RunOpts};
 use skiff_engine::flags::{flag, parse, Flag, Parsed};
 use skiff_engine::images::Store;
@@ -15,10 +16,10 @@ A daemonless Docker-compatible engine for small Linux hosts (skiff).
 
 Containers: run create start stop kill restart rm ps logs wait inspect port rename pause unpause exec top stats cp
             container prune, restore (after a reboot: restart policies)
-Volumes:    volume create|ls|rm|inspect
-Images:     import load save tag images rmi image inspect
+Volumes:    volume create|ls|rm|inspect|prune
+Images:     import load save tag images rmi image inspect|ls|rm|prune
             pull push login logout (registries: --platform, --insecure-registry HOST:PORT)
-Other:      version info
+Other:      version info, system df, system prune [-a] [--volumes]
 
 Run 'engine COMMAND --help' for the flags (they are docker's).";
 
@@ -143,6 +144,16 @@ fn simple(args: &[String], flags: &[Flag], cmd: &str) -> Result<Parsed, i32> {
     parse(flags, args, false, cmd).map_err(|e| fail(125, e))
 }
 
+/// A prune command's flags (docker's: no arguments) and its `--filter`s.
+fn prune_flags(args: &[String], flags: &[Flag], cmd: &str) -> Result<(Parsed, Filters), i32> {
+    let p = simple(args, flags, cmd)?;
+    if !p.args.is_empty() {
+        return Err(fail(1, format!("\"engine {cmd}\" accepts no arguments.\nSee 'engine {cmd} --help'.")));
+    }
+    let f = Filters::parse(&p.all("filter")).map_err(|e| fail(125, e))?;
+    Ok((p, f))
+}
+
 fn each(refs: &[String], cmd: &str, f: impl Fn(&str) -> skiff_engine::error::Result<()>) -> i32 {
     if refs.is_empty() {
         return fail(1, format!("\"{cmd}\" requires at least 1 argument"));
@@ -260,6 +271,8 @@ fn real_main(args: Vec<String>) -> i32 {
         "stop" | "restart" => {
             let Ok(p) = simple(&rest, &[flag("time", Some('t'), true)], cmd) else { return 125 };
             let t = p.get("time").and_then(|t| t.parse().ok());
+            // `prune` waits while a restart is between its stop and its start.
+            let _starting = if cmd == "restart" { skiff_engine::record::Starting::shared(&root).ok() } else { None };
             each(&p.args, cmd, |r| {
                 containers::stop(&env, r, t)?;
                 if cmd == "restart" {
@@ -275,7 +288,7 @@ fn real_main(args: Vec<String>) -> i32 {
         }
         "rm" => {
             let Ok(p) = simple(&rest, &[flag("force", Some('f'), false), flag("volumes", Some('v'), false)], cmd) else { return 125 };
-            each(&p.args, cmd, |r| containers::rm(&env, r, p.on("force")))
+            each(&p.args, cmd, |r| containers::rm(&env, r, p.on("force"), p.on("volumes")))
         }
         "ps" => {
             let Ok(p) = simple(&rest, &[flag("all", Some('a'), false), flag("quiet", Some('q'), false), flag("format", None, true), flag("filter", Some('f'), true)], cmd) else { return 125 };
@@ -411,15 +424,36 @@ fn real_main(args: Vec<String>) -> i32 {
             Ok(()) => 0,
             Err(e) => fail(1, e),
         },
+        "container" | "system" | "volume" | "image" if rest.first().map(String::as_str) == Some("prune") => {
+            let name = format!("{cmd} prune");
+            let mut flags = vec![flag("force", Some('f'), false), flag("filter", None, true)];
+            if cmd != "container" {
+                flags.push(flag("all", Some('a'), false));
+            }
+            if cmd == "system" {
+                flags.push(flag("volumes", None, false));
+            }
+            let (p, f) = match prune_flags(&rest[1..], &flags, &name) {
+                Ok(x) => x,
+                Err(code) => return code,
+            };
+            let (all, force) = (p.on("all"), p.on("force"));
+            let r = match cmd.as_str() {
+                "container" => prune::container(&env, force, &f),
+                "volume" => prune::volume(&env, all, force, &f),
+                "image" => store().and_then(|s| prune::image(&s, all, force, &f)),
+                _ => store().and_then(|s| prune::system(&env, &s, all, p.on("volumes"), force, &f)),
+            };
+            match r {
+                Ok(()) => 0,
+                Err(e) => fail(1, e),
+            }
+        }
         "image" => match rest.split_first() {
             Some((sub, more)) if sub == "inspect" => images(&|s| image_cmds::inspect(s, more)),
             Some((sub, more)) if sub == "ls" => images(&|s| image_cmds::images(s, more.first().map(String::as_str), false, false)),
             Some((sub, more)) if sub == "rm" => images(&|s| image_cmds::rmi(s, more, false)),
-            Some((sub, more)) if sub == "prune" => {
-                let all = more.iter().any(|a| a == "-a" || a == "--all");
-                images(&|s| image_cmds::prune(s, all))
-            }
-            _ => fail(1, "usage: engine image inspect|ls|rm ..."),
+            _ => fail(1, "usage: engine image inspect|ls|rm|prune ..."),
         },
         "top" => match rest.first() {
             Some(r) => match containers::top(&env, r) {
@@ -455,10 +489,6 @@ fn real_main(args: Vec<String>) -> i32 {
                 .collect();
             images(&|s| image_cmds::df(s, &root, &running))
         }
-        "container" | "system" if rest.first().map(String::as_str) == Some("prune") => match containers::prune(&env) {
-            Ok(()) => 0,
-            Err(e) => fail(1, e),
-        },
         "volume" => {
             use skiff_engine::volumes;
             let r = match rest.split_first() {
@@ -478,7 +508,7 @@ fn real_main(args: Vec<String>) -> i32 {
                     .map(|n| volumes::inspect(&root, n))
                     .collect::<skiff_engine::error::Result<Vec<_>>>()
                     .map(|v| println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default())),
-                _ => Err(skiff_engine::error::Error("usage: engine volume create|ls|rm|inspect [NAME]".into())),
+                _ => Err(skiff_engine::error::Error("usage: engine volume create|ls|rm|inspect [NAME], engine volume prune [-a] [-f]".into())),
             };
             match r {
                 Ok(()) => 0,

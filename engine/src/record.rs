@@ -84,6 +84,30 @@ impl Lock {
     }
 }
 
+/// A flock on `<root>/containers/.starting`: shared from the moment a
+/// command makes or starts a container until it runs (so it is not seen
+/// "created" or "exited" and pruned meanwhile), exclusive while `prune`
+/// picks and removes the containers that are not running.
+pub struct Starting(#[allow(dead_code)] crate::images::index::FileLock);
+
+impl Starting {
+    fn take(root: &Path, exclusive: bool) -> Result<Starting> {
+        let d = containers_dir(root);
+        std::fs::create_dir_all(&d).ctx(|| format!("create {}", d.display()))?;
+        let p = d.join(".starting");
+        let l = if exclusive { crate::images::index::FileLock::exclusive(&p) } else { crate::images::index::FileLock::shared(&p) };
+        l.map(Starting)
+    }
+
+    pub fn shared(root: &Path) -> Result<Starting> {
+        Starting::take(root, false)
+    }
+
+    pub fn exclusive(root: &Path) -> Result<Starting> {
+        Starting::take(root, true)
+    }
+}
+
 /// 64 hex digits from the kernel's random source, as docker's ids.
 pub fn new_id() -> Result<String> {
     let mut b = [0u8; 32];

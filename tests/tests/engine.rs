@@ -261,7 +261,11 @@ fn volumes_and_prune() {
     e.ok(&["run", "--name", "user", "-v", "data:/data", "busybox", "true"]);
     let out = e.run(&["volume", "rm", "data"]);
     assert!(!out.status.success() && text(&out.stderr).contains("in use"), "{}", text(&out.stderr));
+    // Without -f docker asks first; no answer (stdin is empty) is a no.
     e.ok(&["container", "prune"]);
+    assert!(e.ok(&["ps", "-a"]).contains("user"), "prune went on without a yes");
+    let out = e.ok(&["container", "prune", "-f"]);
+    assert!(out.starts_with("Deleted Containers:\n") && out.contains("\nTotal reclaimed space: "), "{out}");
     assert!(!e.ok(&["ps", "-a"]).contains("user"), "prune left the exited container");
     e.ok(&["volume", "rm", "data"]);
     assert!(!e.ok(&["volume", "ls"]).contains("data"));
@@ -394,13 +398,106 @@ fn image_prune_and_system_df() {
     let df = e.ok(&["system", "df"]);
     assert!(df.lines().any(|l| l.starts_with("Images") && l.split_whitespace().nth(1) == Some("3")), "{df}");
     assert!(df.lines().any(|l| l.starts_with("Containers") && l.split_whitespace().nth(1) == Some("1")), "{df}");
-    let pruned = e.ok(&["image", "prune"]);
+    let pruned = e.ok(&["image", "prune", "-f"]);
     assert!(pruned.contains(&first_id), "dangling image not pruned: {pruned}");
     assert_eq!(images(&e), 2);
     // -a keeps the image a container uses.
-    e.ok(&["image", "prune", "-a"]);
+    e.ok(&["image", "prune", "-a", "-f"]);
     assert_eq!(images(&e), 1);
     e.ok(&["rm", "user"]);
-    e.ok(&["image", "prune", "-a"]);
+    e.ok(&["image", "prune", "-a", "-f"]);
     assert_eq!(images(&e), 0);
+}
+
+/// `system prune --volumes` removes stopped containers and the anonymous
+/// volumes nothing uses (not named ones, not one a running container
+/// uses); `volume prune -a` then the unused named ones but never one a
+/// container (even a stopped one) names; `system prune -a` the unused
+/// images; `rm -v` a container's anonymous volumes; bad flags exit 125.
+#[test]
+fn system_and_volume_prune() {
+    let e = Engine::new("sysprune");
+    let volumes = |e: &Engine| -> Vec<String> { e.ok(&["volume", "ls"]).lines().skip(1).filter_map(|l| l.split_whitespace().nth(1)).map(String::from).collect() };
+    let anon_of = |e: &Engine, c: &str| -> Vec<String> {
+        let v = e.inspect(c);
+        v["Mounts"].as_array().unwrap().iter().filter(|m| m["Destination"] != "/data").map(|m| m["Name"].as_str().unwrap().to_string()).collect()
+    };
+    e.ok(&["volume", "create", "named"]);
+    // An anonymous volume left behind: its container removed without -v.
+    let gone = e.ok(&["run", "-v", "/scratch", "busybox", "sh", "-c", "echo x > /scratch/f"]);
+    assert!(gone.is_empty(), "{gone}");
+    let first = e.ok(&["ps", "-aq"]).trim().to_string();
+    let orphan = anon_of(&e, &first);
+    assert_eq!(orphan.len(), 1, "{}", e.ok(&["inspect", &first]));
+    let orphan = orphan[0].clone();
+    assert_eq!(orphan.len(), 64, "{orphan}");
+    let v: serde_json::Value = serde_json::from_str(&e.ok(&["volume", "inspect", &orphan])).unwrap();
+    assert!(v[0]["Labels"].get("com.docker.volume.anonymous").is_some(), "{v}");
+    e.ok(&["rm", &first]);
+    // A running container with a named and an anonymous volume, a stopped one.
+    let busy = e.ok(&["run", "-d", "--name", "busy", "-v", "used:/data", "-v", "/cache", "busybox", "sleep", "60"]).trim().to_string();
+    let busy_anon = anon_of(&e, "busy")[0].clone();
+    let stopped = e.ok(&["run", "--name", "stopped", "busybox", "true"]);
+    assert!(stopped.is_empty());
+    let stopped_id = e.inspect("stopped")["Id"].as_str().unwrap().to_string();
+    let mut all = vec![orphan.clone(), busy_anon.clone(), "named".into(), "used".into()];
+    all.sort();
+    assert_eq!(volumes(&e), all);
+
+    for bad in [&["system", "prune", "--nope"][..], &["volume", "prune", "-x"], &["container", "prune", "--volumes"]] {
+        let out = e.run(bad);
+        assert_eq!(out.status.code(), Some(125), "{bad:?}: {}", text(&out.stderr));
+        assert!(text(&out.stderr).contains("unknown flag"), "{}", text(&out.stderr));
+    }
+    let out = e.run(&["system", "prune", "-f", "--filter", "colour=red"]);
+    assert_eq!(out.status.code(), Some(125), "{}", text(&out.stderr));
+    // No answer to the prompt: nothing goes.
+    let out = e.ok(&["system", "prune", "--volumes"]);
+    assert!(out.starts_with("WARNING! This will remove:") && out.contains("anonymous volumes"), "{out}");
+    assert_eq!(volumes(&e), all);
+
+    let out = e.ok(&["system", "prune", "--volumes", "-f"]);
+    assert!(out.contains(&format!("Deleted Containers:\n{stopped_id}\n\n")), "{out}");
+    assert!(out.contains(&format!("Deleted Volumes:\n{orphan}\n\n")), "{out}");
+    assert!(!out.contains("Deleted Images:"), "busybox is in use: {out}");
+    assert!(out.lines().last().unwrap().starts_with("Total reclaimed space: "), "{out}");
+    let mut left = vec![busy_anon.clone(), "named".into(), "used".into()];
+    left.sort();
+    assert_eq!(volumes(&e), left);
+    assert_eq!(e.ok(&["ps", "-aq"]).trim(), &busy[..12]);
+    assert_eq!(e.ok(&["volume", "prune", "-f"]), "Total reclaimed space: 0B\n");
+
+    // A container that never ran still holds its volume.
+    e.ok(&["create", "--name", "holder", "--network", "none", "-v", "held:/x", "busybox", "true"]);
+    let out = e.ok(&["volume", "prune", "-a", "-f"]);
+    assert_eq!(out, "Deleted Volumes:\nnamed\n\nTotal reclaimed space: 0B\n");
+    let mut left = vec![busy_anon.clone(), "held".into(), "used".into()];
+    left.sort();
+    assert_eq!(volumes(&e), left);
+
+    // `system prune -a`: the created container, then the images nothing uses.
+    let spare_root = e.dir.path().join("spare");
+    std::fs::create_dir_all(&spare_root).unwrap();
+    std::fs::write(spare_root.join("only-file"), "spare").unwrap();
+    let tar = e.dir.path().join("spare.tar");
+    let out = run(std::process::Command::new("tar").arg("-C").arg(&spare_root).arg("-cf").arg(&tar).arg("."), T);
+    assert!(out.status.success());
+    e.ok(&["import", &tar.to_string_lossy(), "spare"]);
+    let spare: serde_json::Value = serde_json::from_str(&e.ok(&["image", "inspect", "spare"])).unwrap();
+    let spare_id = spare[0]["Id"].as_str().unwrap().to_string();
+    let out = e.ok(&["system", "prune", "-a", "-f"]);
+    assert!(out.contains("Deleted Containers:\n") && out.contains(&format!("deleted: {spare_id}")), "{out}");
+    assert!(out.contains("untagged: spare:latest"), "{out}");
+    assert!(!e.ok(&["images"]).contains("spare"), "spare left");
+    assert!(e.ok(&["images"]).contains("busybox"), "the image in use went");
+    assert!(volumes(&e).contains(&"held".to_string()), "system prune without --volumes took a volume");
+
+    // `run --rm` and `rm -v`: the anonymous volume goes, the named one stays.
+    e.ok(&["run", "--rm", "--network", "none", "-v", "/tmp/anon", "-v", "held:/held", "busybox", "true"]);
+    let mut left = vec![busy_anon.clone(), "held".into(), "used".into()];
+    left.sort();
+    assert_eq!(volumes(&e), left, "run --rm left its anonymous volume or took a named one");
+    e.ok(&["rm", "-f", "-v", "busy"]);
+    assert_eq!(volumes(&e), ["held", "used"]);
+    e.assert_clean();
 }

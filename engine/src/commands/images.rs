@@ -451,6 +451,100 @@ pub fn logout(root: &Path, server: Option<&str>) -> Result<()> {
     }
 }
 
+/// `image prune [-a]`: removes dangling images (no tag), or with `all`
+/// every image no container uses; prints what went and the space freed.
+pub fn prune(store: &Store, all: bool, pick: &dyn Fn(&Details) -> bool) -> Result<()> {
+    let freed = prune_section(store, all, pick)?;
+    writeln!(io::stdout(), "Total reclaimed space: {}", human_size(freed)).ctx(|| "write stdout")
+}
+
+/// The images half of `image prune` and `system prune`: removes the images
+/// `pick` accepts among the dangling ones (with `all`: the unused ones),
+/// prints the `Deleted Images:` section when any went; returns the bytes freed.
+pub fn prune_section(store: &Store, all: bool, pick: &dyn Fn(&Details) -> bool) -> Result<u64> {
+    let users = remove::containers_using(store.root());
+    let mut freed = 0u64;
+    let mut out = io::stdout().lock();
+    let mut header = false;
+    for d in store.list()? {
+        if users.contains_key(&d.id) || (!all && !d.tags.is_empty()) || !pick(&d) {
+            continue;
+        }
+        if !header {
+            writeln!(out, "Deleted Images:").ctx(|| "write stdout")?;
+            header = true;
+        }
+        for r in remove::remove(store, &d.id, true)? {
+            match r {
+                Removed::Untagged(t) => writeln!(out, "untagged: {t}"),
+                Removed::Deleted(id) => writeln!(out, "deleted: {id}"),
+            }
+            .ctx(|| "write stdout")?;
+        }
+        freed += d.size;
+    }
+    if header {
+        writeln!(out).ctx(|| "write stdout")?;
+    }
+    Ok(freed)
+}
+
+/// Bytes under `path` (files only, symlinks not followed); 0 when absent.
+pub fn disk_usage(path: &Path) -> u64 {
+    let Ok(meta) = std::fs::symlink_metadata(path) else { return 0 };
+    if !meta.is_dir() {
+        return meta.len();
+    }
+    std::fs::read_dir(path).map(|rd| rd.flatten().map(|e| disk_usage(&e.path())).sum()).unwrap_or(0)
+}
+
+/// `system df`: images, containers (their writable layers) and volumes.
+pub fn df(store: &Store, root: &Path, running: &[String]) -> Result<()> {
+    let users = remove::containers_using(store.root());
+    let images = store.list()?;
+    let img_size: u64 = images.iter().map(|d| d.size).sum();
+    let img_unused: u64 = images.iter().filter(|d| !users.contains_key(&d.id)).map(|d| d.size).sum();
+    let active_images = images.iter().filter(|d| users.contains_key(&d.id)).count();
+    let mut ctr_total = 0;
+    let (mut ctr_size, mut ctr_idle) = (0u64, 0u64);
+    if let Ok(rd) = std::fs::read_dir(root.join("containers")) {
+        for e in rd.flatten().filter(|e| !e.file_name().to_string_lossy().starts_with('.')) {
+            ctr_total += 1;
+            let size = disk_usage(&e.path().join("upper"));
+            ctr_size += size;
+            if !running.contains(&e.file_name().to_string_lossy().into_owned()) {
+                ctr_idle += size;
+            }
+        }
+    }
+    let mut vols = 0;
+    let mut vol_size = 0u64;
+    for name in crate::volumes::list(root)? {
+        vols += 1;
+        vol_size += disk_usage(&crate::volumes::data_dir(root, &name));
+    }
+    let pct = |part: u64, whole: u64| (part * 100).checked_div(whole).unwrap_or(0);
+    let rows = [
+        ["TYPE".to_string(), "TOTAL".into(), "ACTIVE".into(), "SIZE".into(), "RECLAIMABLE".into()],
+        [
+            "Images".into(),
+            images.len().to_string(),
+            active_images.to_string(),
+            human_size(img_size),
+            format!("{} ({}%)", human_size(img_unused), pct(img_unused, img_size)),
+        ],
+        [
+            "Containers".into(),
+            ctr_total.to_string(),
+            running.len().to_string(),
+            human_size(ctr_size),
+            format!("{} ({}%)", human_size(ctr_idle), pct(ctr_idle, ctr_size)),
+        ],
+        ["Local Volumes".into(), vols.to_string(), "-".into(), human_size(vol_size), "-".into()],
+    ];
+    write!(io::stdout().lock(), "{}", tabulate(&rows)).ctx(|| "write stdout")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -480,92 +574,4 @@ mod tests {
         let t = tabulate(&[["REPOSITORY".to_string(), "TAG".into()], ["busybox".into(), "latest".into()]]);
         assert_eq!(t, "REPOSITORY   TAG\nbusybox      latest\n");
     }
-}
-
-/// `image prune [-a]`: removes dangling images (no tag), or with `all`
-/// every image no container uses; prints what went and the space freed.
-pub fn prune(store: &Store, all: bool) -> Result<()> {
-    let users = remove::containers_using(store.root());
-    let mut freed = 0u64;
-    let mut out = io::stdout().lock();
-    let mut header = false;
-    for d in store.list()? {
-        if users.contains_key(&d.id) || (!all && !d.tags.is_empty()) {
-            continue;
-        }
-        if !header {
-            writeln!(out, "Deleted Images:").ctx(|| "write stdout")?;
-            header = true;
-        }
-        for r in remove::remove(store, &d.id, true)? {
-            match r {
-                Removed::Untagged(t) => writeln!(out, "untagged: {t}"),
-                Removed::Deleted(id) => writeln!(out, "deleted: {id}"),
-            }
-            .ctx(|| "write stdout")?;
-        }
-        freed += d.size;
-    }
-    if header {
-        writeln!(out).ctx(|| "write stdout")?;
-    }
-    writeln!(out, "Total reclaimed space: {}", human_size(freed)).ctx(|| "write stdout")
-}
-
-/// Bytes under `path` (files only, symlinks not followed); 0 when absent.
-fn disk_usage(path: &Path) -> u64 {
-    let Ok(meta) = std::fs::symlink_metadata(path) else { return 0 };
-    if !meta.is_dir() {
-        return meta.len();
-    }
-    std::fs::read_dir(path).map(|rd| rd.flatten().map(|e| disk_usage(&e.path())).sum()).unwrap_or(0)
-}
-
-/// `system df`: images, containers (their writable layers) and volumes.
-pub fn df(store: &Store, root: &Path, running: &[String]) -> Result<()> {
-    let users = remove::containers_using(store.root());
-    let images = store.list()?;
-    let img_size: u64 = images.iter().map(|d| d.size).sum();
-    let img_unused: u64 = images.iter().filter(|d| !users.contains_key(&d.id)).map(|d| d.size).sum();
-    let active_images = images.iter().filter(|d| users.contains_key(&d.id)).count();
-    let mut ctr_total = 0;
-    let (mut ctr_size, mut ctr_idle) = (0u64, 0u64);
-    if let Ok(rd) = std::fs::read_dir(root.join("containers")) {
-        for e in rd.flatten().filter(|e| !e.file_name().to_string_lossy().starts_with('.')) {
-            ctr_total += 1;
-            let size = disk_usage(&e.path().join("upper"));
-            ctr_size += size;
-            if !running.contains(&e.file_name().to_string_lossy().into_owned()) {
-                ctr_idle += size;
-            }
-        }
-    }
-    let mut vols = 0;
-    let mut vol_size = 0u64;
-    if let Ok(rd) = std::fs::read_dir(root.join("volumes")) {
-        for e in rd.flatten() {
-            vols += 1;
-            vol_size += disk_usage(&e.path());
-        }
-    }
-    let pct = |part: u64, whole: u64| (part * 100).checked_div(whole).unwrap_or(0);
-    let rows = [
-        ["TYPE".to_string(), "TOTAL".into(), "ACTIVE".into(), "SIZE".into(), "RECLAIMABLE".into()],
-        [
-            "Images".into(),
-            images.len().to_string(),
-            active_images.to_string(),
-            human_size(img_size),
-            format!("{} ({}%)", human_size(img_unused), pct(img_unused, img_size)),
-        ],
-        [
-            "Containers".into(),
-            ctr_total.to_string(),
-            running.len().to_string(),
-            human_size(ctr_size),
-            format!("{} ({}%)", human_size(ctr_idle), pct(ctr_idle, ctr_size)),
-        ],
-        ["Local Volumes".into(), vols.to_string(), "-".into(), human_size(vol_size), "-".into()],
-    ];
-    write!(io::stdout().lock(), "{}", tabulate(&rows)).ctx(|| "write stdout")
 }
