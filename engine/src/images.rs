@@ -33,6 +33,7 @@ pub mod reference;
 pub mod remove;
 pub mod split;
 pub mod unpack;
+pub mod zstd;
 
 #[cfg(test)]
 mod tests;

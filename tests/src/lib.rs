@@ -11,6 +11,7 @@ pub mod docker;
 pub mod engine;
 pub mod leftovers;
 pub mod pty;
+pub mod registry;
 use std::io::Read;
 use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};

@@ -10,9 +10,9 @@
 //! refused with nothing left in the store. Everything stays on loopback.
 
 use skiff_tests::engine::Engine;
-use skiff_tests::{busybox_rootfs, free_tcp_port, require, run, text, wait_until, TempDir};
+use skiff_tests::registry::{http, sha256, Registry};
+use skiff_tests::{require, run, text, wait_until, TempDir};
 use std::collections::HashMap;
-use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
@@ -22,97 +22,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(120);
-
-/// A docker-registry serving 127.0.0.1:port from its own storage dir.
-struct Registry {
-    child: Child,
-    port: u16,
-    _dir: TempDir,
-}
-
-impl Registry {
-    fn start() -> Registry {
-        Registry::start_with(None)
-    }
-
-    /// With `tls` (certificate, key): HTTPS only.
-    fn start_with(tls: Option<(&Path, &Path)>) -> Registry {
-        let exe = require("/usr/bin/docker-registry", "docker-registry");
-        let dir = TempDir::new("registry");
-        for _ in 0..5 {
-            let port = free_tcp_port();
-            let cfg = dir.path().join("config.yml");
-            let mut yaml = format!(
-                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
-                dir.path().join("data").display()
-            );
-            if let Some((cert, key)) = tls {
-                yaml += &format!("  tls:\n    certificate: {}\n    key: {}\n", cert.display(), key.display());
-            }
-            std::fs::write(&cfg, yaml).unwrap();
-            let log = File::create(dir.path().join("registry.log")).unwrap();
-            let mut child = Command::new(&exe)
-                .arg("serve")
-                .arg(&cfg)
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .expect("spawn docker-registry");
-            let up = wait_until(Duration::from_secs(20), || {
-                matches!(child.try_wait(), Ok(Some(_)))
-                    || match tls {
-                        None => http(port, "GET", "/v2/", &[], b"").map(|r| r.0 == 200).unwrap_or(false),
-                        Some(_) => TcpStream::connect(("127.0.0.1", port)).is_ok(),
-                    }
-            });
-            if up && matches!(child.try_wait(), Ok(None)) {
-                return Registry { child, port, _dir: dir };
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        let log = std::fs::read_to_string(dir.path().join("registry.log")).unwrap_or_default();
-        panic!("docker-registry did not start: {log}");
-    }
-
-    /// `127.0.0.1:PORT/NAME`.
-    fn name(&self, name: &str) -> String {
-        format!("127.0.0.1:{}/{name}", self.port)
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// One HTTP/1.1 request to 127.0.0.1:port (Connection: close, bodies with a
-/// Content-Length): (status, headers with lowercase names, body).
-/// (status, headers, body) of an HTTP response.
-type Response = (u16, Vec<(String, String)>, Vec<u8>);
-
-fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> io::Result<Response> {
-    let mut s = TcpStream::connect(("127.0.0.1", port))?;
-    s.set_read_timeout(Some(Duration::from_secs(20)))?;
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
-    for (k, v) in headers {
-        req += &format!("{k}: {v}\r\n");
-    }
-    req += "\r\n";
-    s.write_all(req.as_bytes())?;
-    s.write_all(body)?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw)?;
-    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| io::Error::other("no response head"))?;
-    let head = text(&raw[..end]);
-    let mut lines = head.split("\r\n");
-    let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let hs = lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string())).collect();
-    Ok((status, hs, raw[end + 4..].to_vec()))
-}
 
 /// What the proxy does to the traffic it forwards.
 #[derive(Default)]
@@ -328,31 +237,15 @@ fn base64(data: &[u8]) -> String {
     out
 }
 
-fn sha256(file: &Path) -> String {
-    let o = run(Command::new("sha256sum").arg(file), T);
-    assert!(o.status.success(), "sha256sum: {}", text(&o.stderr));
-    format!("sha256:{}", text(&o.stdout).split_whitespace().next().unwrap())
-}
 
 fn sh(script: &str) {
     let o = run(Command::new("sh").arg("-c").arg(script), T);
     assert!(o.status.success(), "{script}: {}", text(&o.stderr));
 }
 
-/// The busybox rootfs plus `/marker` (so its layer is new to every store),
-/// as a tar (gzip-compressed when `gzip`).
+/// `registry::busybox_variant`, gzip-compressed when `gzip`.
 fn busybox_variant(dir: &Path, marker: &str, gzip: bool) -> PathBuf {
-    let extra = dir.join(format!("extra-{marker}"));
-    std::fs::create_dir_all(&extra).unwrap();
-    std::fs::write(extra.join("marker"), marker).unwrap();
-    let tar = dir.join(format!("{marker}.tar"));
-    sh(&format!(
-        "tar -C '{}' --numeric-owner -cf '{}' . && tar -C '{}' --numeric-owner -rf '{}' marker",
-        busybox_rootfs().display(),
-        tar.display(),
-        extra.display(),
-        tar.display()
-    ));
+    let tar = skiff_tests::registry::busybox_variant(dir, marker);
     if !gzip {
         return tar;
     }
@@ -679,7 +572,7 @@ fn dropped_connections_are_resumed_with_ranges() {
     let reg = Registry::start();
     let (e1, e2) = (Engine::new("reg-drop-push"), Engine::new("reg-drop-pull"));
     let (l1, l2) = two_layer_image(&e1, &reg, "drop:v1", 12);
-    let size = std::fs::metadata(blob_of(&reg, &l2)).unwrap().len();
+    let size = std::fs::metadata(reg.blob_file(&l2)).unwrap().len();
     let proxy = Proxy::start(reg.port);
     // every connection for the big layer drops after 1 MiB: the pull goes on with Range requests
     proxy.with(|p| p.drop_after = Some((l2.clone(), 1 << 20)));
@@ -707,11 +600,6 @@ fn dropped_connections_are_resumed_with_ranges() {
     assert_eq!(e3.ok(&["run", "--rm", "--network", "none", &name, "cat", "/marker"]).trim(), "two-layers-12");
 }
 
-/// Where the registry keeps blob `digest`.
-fn blob_of(reg: &Registry, digest: &str) -> PathBuf {
-    let hex = digest.trim_start_matches("sha256:");
-    reg._dir.path().join("data/docker/registry/v2/blobs/sha256").join(&hex[..2]).join(hex).join("data")
-}
 
 #[test]
 fn digest_mismatch_refused_with_nothing_left() {

@@ -29,6 +29,7 @@ pub const SUITE: &[(&str, &str)] = &[
     ("/usr/bin/newuidmap", "uidmap"),
     ("/usr/sbin/useradd", "passwd"),
     ("/usr/bin/docker-registry", "docker-registry"),
+    ("/usr/bin/zstd", "zstd"),
     ("/usr/bin/openssl", "openssl"),
     ("/usr/bin/clang", "clang"),
     ("/usr/bin/llvm-ar", "llvm"),

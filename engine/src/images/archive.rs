@@ -2,8 +2,9 @@
 //!
 //! Load reads both docker-save archives (`manifest.json` + config
 //! `<id>.json` + `<dir>/layer.tar`, symlinked duplicates included) and OCI
-//! image layouts (`oci-layout`, `index.json`, `blobs/sha256/...`), plain or
-//! gzip, with several images per archive. The archive is read once, its
+//! image layouts (`oci-layout`, `index.json`, `blobs/sha256/...`), plain,
+//! gzip or zstd (the archive and each layer), with several images per
+//! archive. The archive is read once, its
 //! files staged under `tmp/` with their digests, then every config and
 //! layer is verified (layer diff ids against the config) before an image
 //! is registered. Save writes the docker-save format `docker load` reads.
@@ -169,23 +170,22 @@ fn ingest(store: &Store, files: &[(&str, &StagedFile)], diff_ids: &[String]) -> 
     for ((name, f), want) in files.iter().zip(diff_ids) {
         let chain = digest::chain_id(parent.as_deref(), want);
         let open = || File::open(&f.path).ctx(|| format!("open {}", f.path.display()));
-        let gzip = if store.layer(&chain)?.is_some() {
-            let (got, _, gzip) = layers::hash_blob(open()?).ctx(|| format!("layer {name}"))?;
+        let compression = if store.layer(&chain)?.is_some() {
+            let (got, _, compression) = layers::hash_blob(open()?).ctx(|| format!("layer {name}"))?;
             if &got != want {
                 return err(format!("layer {name}: its content hashes to {got}, the config says {want}"));
             }
-            gzip
+            compression
         } else {
             let staged = layers::unpack_blob(store, open()?).ctx(|| format!("layer {name}"))?;
             if &staged.diff_id != want {
                 return err(format!("layer {name}: its content hashes to {}, the config says {want}", staged.diff_id));
             }
-            let gzip = staged.gzip;
+            let compression = staged.compression;
             layers::commit(store, staged, parent.as_deref())?;
-            gzip
+            compression
         };
-        let media_type = if gzip { config::OCI_LAYER_GZIP } else { config::OCI_LAYER };
-        out.push(Descriptor { media_type: media_type.into(), digest: f.digest.clone(), size: f.size, annotations: None, platform: None });
+        out.push(Descriptor { media_type: compression.oci_layer().into(), digest: f.digest.clone(), size: f.size, annotations: None, platform: None });
         parent = Some(chain);
     }
     Ok(out)

@@ -1,4 +1,4 @@
-//! `docker import`: a rootfs tarball (plain or gzip) becomes a one-layer
+//! `docker import`: a rootfs tarball (plain, gzip or zstd) becomes a one-layer
 //! image with a generated config (this host's platform, no command).
 
 use super::config::{self, Descriptor, Manifest};
@@ -38,13 +38,12 @@ fn import_held(store: &Store, input: impl Read, tags: &[String], source: &str) -
     let mut blob = HashReader::new(input);
     let staged = layers::unpack_blob(store, &mut blob).ctx(|| format!("import {source}"))?;
     blob.drain().ctx(|| format!("import {source}: read"))?;
-    let (blob_digest, blob_size, gzip) = (blob.digest(), blob.count(), staged.gzip);
+    let (blob_digest, blob_size, compression) = (blob.digest(), blob.count(), staged.compression);
     let layer = layers::commit(store, staged, None)?;
 
     let created = config::now_rfc3339();
     let cfg = config::imported(&layer.diff_id, &created, &format!("Imported from {source}"));
-    let media_type = if gzip { config::OCI_LAYER_GZIP } else { config::OCI_LAYER };
-    let layer_desc = Descriptor { media_type: media_type.into(), digest: blob_digest, size: blob_size, annotations: None, platform: None };
+    let layer_desc = Descriptor { media_type: compression.oci_layer().into(), digest: blob_digest, size: blob_size, annotations: None, platform: None };
     store_image(store, &cfg, vec![layer_desc], tags)
 }
 

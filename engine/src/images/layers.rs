@@ -5,7 +5,7 @@
 
 use super::split::{Reassembly, Recorded, Recorder, Shadow};
 use super::unpack::{unpack, Unpacked};
-use super::{digest, index::sync_dir, Store, Temp};
+use super::{config, digest, index::sync_dir, zstd, Store, Temp};
 use crate::error::{err, Context, Error, Result};
 use serde::{Deserialize, Serialize};
 use std::io::{self, Read};
@@ -70,15 +70,35 @@ pub struct StagedLayer {
     pub diff_id: String,
     pub unpacked: Unpacked,
     pub tar_size: u64,
-    /// The blob was gzip-compressed.
-    pub gzip: bool,
+    /// How the blob was compressed.
+    pub compression: Compression,
     shadows: Vec<Shadow>,
 }
 
-/// A decompressing reader for `r`: gzip is recognized by its magic bytes,
+/// How a layer blob (or an archive) is compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+impl Compression {
+    /// The OCI layer media type of a blob compressed this way.
+    pub fn oci_layer(self) -> &'static str {
+        match self {
+            Compression::None => config::OCI_LAYER,
+            Compression::Gzip => config::OCI_LAYER_GZIP,
+            Compression::Zstd => config::OCI_LAYER_ZSTD,
+        }
+    }
+}
+
+/// A decompressing reader for `r`: gzip and zstd are recognized by their
+/// magic bytes (several gzip members or zstd frames are read to the end),
 /// anything else is taken as a plain tar; compressions we do not read are
-/// named. Returns whether it was gzip.
-pub fn decompress<'a>(mut r: impl Read + 'a) -> Result<(Box<dyn Read + 'a>, bool)> {
+/// named. Returns the compression found.
+pub fn decompress<'a>(mut r: impl Read + 'a) -> Result<(Box<dyn Read + 'a>, Compression)> {
     let mut head = [0u8; 6];
     let mut n = 0;
     while n < head.len() {
@@ -93,14 +113,17 @@ pub fn decompress<'a>(mut r: impl Read + 'a) -> Result<(Box<dyn Read + 'a>, bool
     let other = match head.as_slice() {
         [0x1f, 0x8b, ..] => {
             let r = io::Cursor::new(head).chain(r);
-            return Ok((Box::new(flate2::read::MultiGzDecoder::new(r)), true));
+            return Ok((Box::new(flate2::read::MultiGzDecoder::new(r)), Compression::Gzip));
         }
-        [0x28, 0xb5, 0x2f, 0xfd, ..] => "zstd",
+        h if h.starts_with(&zstd::MAGIC) => {
+            let r = zstd::Decoder::new(io::Cursor::new(head).chain(r)).ctx(|| "read")?;
+            return Ok((Box::new(r), Compression::Zstd));
+        }
         [b'B', b'Z', b'h', ..] => "bzip2",
         [0xfd, b'7', b'z', b'X', b'Z', 0] => "xz",
-        _ => return Ok((Box::new(io::Cursor::new(head).chain(r)), false)),
+        _ => return Ok((Box::new(io::Cursor::new(head).chain(r)), Compression::None)),
     };
-    err(format!("{other}-compressed archives are not supported (use gzip or plain tar)"))
+    err(format!("{other}-compressed archives are not supported (use gzip, zstd or plain tar)"))
 }
 
 /// Decompresses and unpacks the layer blob `blob` into a new temp layer dir
@@ -110,7 +133,7 @@ pub fn unpack_blob(store: &Store, blob: impl Read) -> Result<StagedLayer> {
     let dir = Temp::dir(store.temp_path("layer"))?;
     let diff = dir.path().join(DIFF);
     std::fs::create_dir(&diff).ctx(|| format!("create {}", diff.display()))?;
-    let (r, gzip) = decompress(blob)?;
+    let (r, compression) = decompress(blob)?;
     let rec = Recorder::create(&dir.path().join(super::split::FILE))?;
     let mut hashed = digest::HashReader::new(Recorded { inner: r, rec: &rec });
     let unpacked = unpack(&mut hashed, &diff, Some(&rec))?;
@@ -121,7 +144,7 @@ pub fn unpack_blob(store: &Store, blob: impl Read) -> Result<StagedLayer> {
     let (diff_id, tar_size) = (hashed.digest(), hashed.count());
     drop(hashed);
     let shadows = rec.finish()?;
-    Ok(StagedLayer { dir, diff_id, unpacked, tar_size, gzip, shadows })
+    Ok(StagedLayer { dir, diff_id, unpacked, tar_size, compression, shadows })
 }
 
 /// The tar stream of layer `rec`, rebuilt from its tar-split and files
@@ -135,11 +158,11 @@ pub fn tar_stream(store: &Store, rec: &LayerRecord) -> Result<Reassembly> {
 
 /// The diff id, tar size and compression of a layer blob, without unpacking it (for a
 /// layer the store has already).
-pub fn hash_blob(blob: impl Read) -> Result<(String, u64, bool)> {
-    let (r, gzip) = decompress(blob)?;
+pub fn hash_blob(blob: impl Read) -> Result<(String, u64, Compression)> {
+    let (r, compression) = decompress(blob)?;
     let mut hashed = digest::HashReader::new(r);
     hashed.drain().ctx(|| "read layer")?;
-    Ok((hashed.digest(), hashed.count(), gzip))
+    Ok((hashed.digest(), hashed.count(), compression))
 }
 
 /// Moves a staged layer into `layers/<chain>` on top of `parent` (a chain

@@ -190,6 +190,80 @@ fn import_then_resolve() {
     assert_ne!(id, id2);
 }
 
+/// `zstd -19` (the zstd CLI, made once) of a ustar archive of `etc/` and
+/// `etc/hello` ("hi from zstd\n"), mtime 1600000000: 10240 bytes whose sha256 is
+/// [`ZSTD_TAR_DIFF_ID`].
+const ZSTD_TAR: &str = "28b52ffd046835030092440f1290cf01bf359a70ec99d93a6e9170f65362a507abd21ba29c2d3cc7e1844b9b2ee54808997b9572327fa64aed6fc2fb10ee2e6820d2e71b83f84255161020702b6d39ef03afc0aaa6c3ecc1373ac00a2753180740e17f31d11aec2148105380f184df36e33a68";
+const ZSTD_TAR_DIFF_ID: &str = "sha256:4372864e816746bdfb63aef53f27ccfaac8bf5c0008de9c297bd61a6f45b1fa8";
+
+fn zstd_tar() -> Vec<u8> {
+    (0..ZSTD_TAR.len()).step_by(2).map(|i| u8::from_str_radix(&ZSTD_TAR[i..i + 2], 16).unwrap()).collect()
+}
+
+fn zstd_tar_bad_checksum() -> Vec<u8> {
+    let mut z = zstd_tar();
+    *z.last_mut().unwrap() ^= 0xff;
+    z
+}
+
+#[test]
+fn zstd_import_and_load() {
+    let root = Dir::new("zstd");
+    let store = Store::open(root.path()).unwrap();
+    import(&store, &zstd_tar()[..], Some("z"), "-").unwrap();
+    let img = store.resolve("z").unwrap();
+    assert_eq!(std::fs::read(img.layers[0].join("etc/hello")).unwrap(), b"hi from zstd\n");
+    let d = store.details("z").unwrap();
+    assert_eq!(d.config.rootfs.diff_ids, vec![ZSTD_TAR_DIFF_ID.to_string()]);
+    assert_eq!(d.manifest.layers[0].media_type, config::OCI_LAYER_ZSTD);
+    assert_eq!(d.manifest.layers[0].digest, digest::of_bytes(&zstd_tar()), "the blob is kept as it came");
+
+    // a docker-save archive with a zstd layer (new to the store, then known), the whole archive zstd too
+    let plain = RawTar::default().file("plain", b"p").finish();
+    let archive = docker_save_archive(&[(&["zl:v1"], &[zstd_tar(), plain.clone()])]);
+    for (n, input) in [(1, archive.clone()), (2, compress_zstd_frames(&archive))] {
+        let b = Dir::new(&format!("zstd-load{n}"));
+        let s = Store::open(b.path()).unwrap();
+        for round in 0..2 {
+            load(&s, &input[..]).unwrap_or_else(|e| panic!("load {n} round {round}: {}", e.0));
+            let d = s.details("zl:v1").unwrap();
+            let types: Vec<&str> = d.manifest.layers.iter().map(|l| l.media_type.as_str()).collect();
+            assert_eq!(types, [config::OCI_LAYER_ZSTD, config::OCI_LAYER], "load {n} round {round}");
+            assert_eq!(d.config.rootfs.diff_ids[0], ZSTD_TAR_DIFF_ID);
+            assert_eq!(std::fs::read(s.resolve("zl:v1").unwrap().layers[0].join("etc/hello")).unwrap(), b"hi from zstd\n");
+        }
+    }
+
+    // a corrupt zstd layer is refused naming it, nothing stays
+    let c = Dir::new("zstd-bad");
+    let s = Store::open(c.path()).unwrap();
+    let mut bad = docker_save_archive(&[(&["bad"], &[zstd_tar()])]);
+    let z = zstd_tar();
+    let pos = bad.windows(z.len()).position(|w| w == z).unwrap() + z.len() - 1;
+    bad[pos] ^= 0xff; // the frame's checksum
+    let e = load(&s, &bad[..]).unwrap_err();
+    assert!(e.0.contains("load bad: layer img0layer0/layer.tar: ") && e.0.contains("zstd: content checksum mismatch"), "{}", e.0);
+    assert_eq!(content(&s), Vec::<String>::new());
+}
+
+/// `data` as zstd raw blocks (no compression), one frame per 100 KiB: what
+/// a zstd writer that flushes frames produces, without a zstd encoder.
+fn compress_zstd_frames(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for frame in data.chunks(100 << 10) {
+        // magic; frame header descriptor: no checksum, not single segment, no content size; window 1 MiB
+        out.extend_from_slice(&[0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x50]);
+        let blocks: Vec<&[u8]> = frame.chunks(64 << 10).collect();
+        for (i, b) in blocks.iter().enumerate() {
+            let last = (i + 1 == blocks.len()) as u32;
+            let h = last | (b.len() as u32) << 3; // block type 0: raw
+            out.extend_from_slice(&h.to_le_bytes()[..3]);
+            out.extend_from_slice(b);
+        }
+    }
+    out
+}
+
 /// Each hostile archive is refused naming the entry, writes nothing outside
 /// the layer and leaves nothing in the store.
 #[test]
@@ -232,7 +306,9 @@ fn hostile_archives_are_refused() {
         ("hardlink to missing", RawTar::default().hardlink("h", "nothere").finish(), "entry h: hard link to nothere"),
         ("not a tar", b"this is not a tar archive at all, just text that goes on long enough".repeat(20), "tar"),
         ("empty", Vec::new(), "empty input"),
-        ("zstd", vec![0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0, 0], "zstd-compressed archives are not supported"),
+        ("bzip2", b"BZh91AY&SY".to_vec(), "bzip2-compressed archives are not supported"),
+        ("corrupt zstd", vec![0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0, 0], "import -: "),
+        ("zstd with a bad checksum", zstd_tar_bad_checksum(), "zstd: content checksum mismatch"),
         ("truncated", RawTar::default().file("big", &[7u8; 4000]).finish()[..1500].to_vec(), "big"),
     ];
     for (what, tar, want) in cases {

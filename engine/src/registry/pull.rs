@@ -160,10 +160,12 @@ pub fn select<'a>(idx: &'a Index, want: &Platform) -> Option<&'a Descriptor> {
 
 fn check_layer_type(l: &Descriptor) -> Result<()> {
     match l.media_type.as_str() {
-        config::OCI_LAYER | config::OCI_LAYER_GZIP | DOCKER_LAYER_GZIP | DOCKER_LAYER => Ok(()),
-        t if t.contains("zstd") => err(format!("layer {}: zstd-compressed layers ({t}) are not supported", l.digest)),
+        config::OCI_LAYER | config::OCI_LAYER_GZIP | config::OCI_LAYER_ZSTD | DOCKER_LAYER_GZIP | DOCKER_LAYER => Ok(()),
         t if t.contains("foreign") || t.contains("nondistributable") => err(format!("layer {}: foreign layers ({t}) are not supported", l.digest)),
-        t => err(format!("layer {}: unsupported media type `{t}`", l.digest)),
+        t => match t.rsplit(['+', '.']).next() {
+            Some(c @ ("bzip2" | "xz")) => err(format!("layer {}: {c}-compressed layers ({t}) are not supported (gzip, zstd or plain tar are)", l.digest)),
+            _ => err(format!("layer {}: unsupported media type `{t}`", l.digest)),
+        },
     }
 }
 
@@ -467,5 +469,23 @@ mod tests {
         assert_eq!(select(&idx, &p("linux/arm64")).unwrap().digest, digest::of_bytes(&[4]));
         assert!(select(&idx, &p("linux/s390x")).is_none());
         assert!(has_tag("busybox:1") && !has_tag("localhost:5000/busybox") && has_tag("localhost:5000/busybox:x"));
+    }
+
+    #[test]
+    fn layer_media_types() {
+        let layer = |t: &str| Descriptor { media_type: t.into(), ..desc("amd64", None, 1) };
+        for t in [config::OCI_LAYER, config::OCI_LAYER_GZIP, config::OCI_LAYER_ZSTD, DOCKER_LAYER, DOCKER_LAYER_GZIP] {
+            check_layer_type(&layer(t)).unwrap_or_else(|e| panic!("{t}: {}", e.0));
+        }
+        for (t, want) in [
+            ("application/vnd.oci.image.layer.v1.tar+bzip2", "bzip2-compressed layers"),
+            ("application/vnd.oci.image.layer.v1.tar+xz", "xz-compressed layers"),
+            ("application/vnd.oci.image.layer.nondistributable.v1.tar+zstd", "foreign layers"),
+            ("application/vnd.docker.image.rootfs.foreign.diff.tar.gzip", "foreign layers"),
+            ("text/plain", "unsupported media type `text/plain`"),
+        ] {
+            let e = check_layer_type(&layer(t)).unwrap_err();
+            assert!(e.0.contains(want) && e.0.contains(&digest::of_bytes(&[1])), "{t}: {}", e.0);
+        }
     }
 }

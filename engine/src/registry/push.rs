@@ -3,7 +3,9 @@
 //! repository of the same registry that this store knows holds it, or
 //! uploaded; then the manifest.
 //!
-//! Layers are kept unpacked, not as blobs (pull.rs): an uncompressed layer
+//! Layers are kept unpacked, not as blobs (pull.rs). When the registry has
+//! a layer's original blob, or can mount it, nothing is sent and the
+//! manifest is pushed as it is. Otherwise an uncompressed layer
 //! is rebuilt from its tar-split (same digest, one monolithic PUT); a gzip
 //! layer is rebuilt and compressed again, streamed up in chunks (POST,
 //! PATCHes with Content-Range, PUT with the digest) since its digest is
@@ -157,24 +159,29 @@ fn push_layer(store: &Store, c: &mut Client, r: &Reference, desc: &Descriptor, r
         push_blob(store, c, desc, &mount_sources(store, r, &desc.digest), progress)?;
         return Ok(desc.clone());
     }
+    // the registry has the original blob (or can mount it): the manifest stays as it is
+    let Some(upload) = find_or_start(c, desc, &mount_sources(store, r, &desc.digest), progress)? else { return Ok(desc.clone()) };
     if desc.digest == rec.diff_id {
         // uncompressed: the rebuilt tar is the blob
-        if let Some(upload) = find_or_start(c, desc, &mount_sources(store, r, &desc.digest), progress)? {
-            let open = || layers::tar_stream(store, rec).map(|t| Box::new(t) as Box<dyn Read>);
-            put_whole(c, &what, &upload, desc, rec.tar_size, open, progress)?;
-            progress.status(&desc.digest, "Pushed");
-        }
+        let open = || layers::tar_stream(store, rec).map(|t| Box::new(t) as Box<dyn Read>);
+        put_whole(c, &what, &upload, desc, rec.tar_size, open, progress)?;
+        progress.status(&desc.digest, "Pushed");
         return Ok(desc.clone());
     }
-    let known =
-        recompressed(store, rec).map(|(digest, size)| Descriptor { media_type: desc.media_type.clone(), digest, size, annotations: None, platform: None });
-    let upload = match &known {
-        Some(k) => match find_or_start(c, k, &mount_sources(store, r, &k.digest), progress)? {
+    // gzip (or zstd, which we do not write) rebuilt and compressed again
+    let media_type = if desc.media_type == super::pull::DOCKER_LAYER_GZIP { desc.media_type.clone() } else { config::OCI_LAYER_GZIP.to_string() };
+    let known = recompressed(store, rec).map(|(digest, size)| Descriptor { media_type: media_type.clone(), digest, size, annotations: None, platform: None });
+    let mut upload = upload;
+    if let Some(k) = &known {
+        // what the last push made of it may be there, or mountable
+        let first = upload;
+        let found = find_or_start(c, k, &mount_sources(store, r, &k.digest), progress)?;
+        cancel_upload(c, &first);
+        match found {
             None => return Ok(k.clone()),
-            Some(u) => u,
-        },
-        None => start_upload(c, &what)?,
-    };
+            Some(u) => upload = u,
+        }
+    }
     let gz = flate2::read::GzEncoder::new(layers::tar_stream(store, rec)?, flate2::Compression::default());
     let (digest, size) = put_chunked(c, &what, &upload, gz, &rec.diff_id, progress)?;
     progress.status(&digest, "Pushed");
@@ -182,7 +189,7 @@ fn push_layer(store: &Store, c: &mut Client, r: &Reference, desc: &Descriptor, r
         let record = store.layer_dir(&rec.chain_id)?.join(GZIP_RECORD);
         let _ = write_atomic(&record, &serde_json::to_vec(&(&digest, size)).unwrap_or_default());
     }
-    Ok(Descriptor { media_type: desc.media_type.clone(), digest, size, annotations: None, platform: None })
+    Ok(Descriptor { media_type, digest, size, annotations: None, platform: None })
 }
 
 /// (digest, size) of the blob the last push compressed layer `rec` into.
@@ -235,6 +242,12 @@ fn start_upload(c: &mut Client, what: &str) -> Result<String> {
         return Err(c.status_error(&format!("{what}: start upload"), resp));
     }
     location(&resp).ok_or_else(|| Error(format!("{what}: the registry started an upload without a Location")))
+}
+
+/// Abandons the upload at `location` (best effort: registries expire them anyway).
+fn cancel_upload(c: &mut Client, location: &str) {
+    let url = c.absolute(location);
+    let _ = c.send("cancel upload", |a, auth| authorized(a.delete(&url), auth).call());
 }
 
 /// `Location?digest=D` (or `&digest=D`).

@@ -207,7 +207,7 @@ pub fn run(prog: &[Insn], nr: u32, arch: u32, args: [u64; 6]) -> u32 {
         match i.code {
             LD_W_ABS => {
                 let o = i.k as usize;
-                assert!(o % 4 == 0 && o + 4 <= 64, "bad load {o}");
+                assert!(o.is_multiple_of(4) && o + 4 <= 64, "bad load {o}");
                 acc = u32::from_ne_bytes(data[o..o + 4].try_into().unwrap());
             }
             ALU_AND_K => acc &= i.k,
