@@ -202,11 +202,40 @@ impl Cgroup {
 
     /// Moves `pid` into the cgroup in every hierarchy.
     pub fn add_pid(&self, pid: i32) -> Result<()> {
-        for h in &self.hierarchies {
+        self.add_pid_except(pid, &[])
+    }
+
+    /// `add_pid`, leaving out the hierarchies in `joined` (cgroup dirs).
+    pub fn add_pid_except(&self, pid: i32, joined: &[PathBuf]) -> Result<()> {
+        for h in self.hierarchies.iter().filter(|h| !joined.contains(&h.dir)) {
             write(&h.dir, "cgroup.procs", &pid.to_string())?;
         }
         Ok(())
     }
+
+    /// The v1 cgroup dirs a single-threaded process can join by itself
+    /// (`join_self`), and the cgroup2 dir, which clone3 can put a child in
+    /// (CLONE_INTO_CGROUP). Moving a process through `cgroup.procs` takes
+    /// the kernel's global threadgroup lock for writing, which waits for an
+    /// RCU grace period (10-25 ms here, most of a container's start); a
+    /// thread moving itself through `tasks`, and a child born in its
+    /// cgroup, do not.
+    pub fn self_join_dirs(&self) -> (Vec<PathBuf>, Option<PathBuf>) {
+        let v1 = self.hierarchies.iter().filter(|h| h.name != UNIFIED).map(|h| h.dir.clone()).collect();
+        (v1, self.unified().map(|h| h.dir.clone()))
+    }
+}
+
+/// Moves the calling thread, the only one of its process, into the v1
+/// cgroups `dirs` (writing 0 to `tasks`).
+pub fn join_self(dirs: &[PathBuf]) -> Result<()> {
+    for d in dirs {
+        write(d, "tasks", "0")?;
+    }
+    Ok(())
+}
+
+impl Cgroup {
 
     /// Every pid in the cgroup and its sub-cgroups, in every hierarchy,
     /// sorted.

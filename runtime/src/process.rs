@@ -30,6 +30,8 @@ pub struct Init<'a> {
     pub sigmask: libc::sigset_t,
     /// Extra fds from the caller kept open for the program: 3..3+N.
     pub preserve_fds: u32,
+    /// v1 cgroup dirs to join by ourselves, first thing (cgroups::join_self).
+    pub cgroup_tasks: Vec<PathBuf>,
 }
 
 /// Runs in the cloned child; never returns.
@@ -56,6 +58,7 @@ fn setup_and_exec(init: &Init) -> Result<Never> {
     let linux = spec.linux().as_ref();
     // SAFETY: restoring a mask saved by the runtime.
     unsafe { libc::sigprocmask(libc::SIG_SETMASK, &init.sigmask, std::ptr::null_mut()) };
+    crate::cgroups::join_self(&init.cgroup_tasks)?;
     init.sync.expect(b"go")?;
 
     init.plan.enter(libc::CLONE_NEWUSER)?;

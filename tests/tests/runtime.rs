@@ -268,6 +268,12 @@ fn cgroup_limits_are_applied_while_running() {
     assert_eq!(std::fs::read_to_string(pids.join("pids.max")).unwrap().trim(), "42");
     let procs = std::fs::read_to_string(mem.join("cgroup.procs")).unwrap();
     assert!(procs.lines().any(|l| l == pid.to_string()), "container pid {pid} not in its cgroup: {procs}");
+    // in every hierarchy, v1 (joined by the process itself) and cgroup2 (born there by clone3)
+    let mine = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    for line in mine.lines() {
+        assert!(line.ends_with(&format!(":{path}")), "container pid {pid} is not in {path} in every hierarchy:\n{mine}");
+    }
+    assert!(mine.lines().any(|l| l.starts_with("0::")), "no cgroup2 line: {mine}");
     let out = b.rt(&["delete", &b.id]);
     assert!(out.status.success(), "delete of a created container: {}", text(&out.stderr));
     assert!(cgroup_dirs(&path).is_empty(), "cgroup left behind");
