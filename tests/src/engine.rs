@@ -145,10 +145,12 @@ impl Engine {
     /// Removes every container and checks nothing is left on the host.
     pub fn assert_clean(&self) {
         self.remove_all();
-        assert!(self.veths().is_empty(), "veths left: {:?}", self.veths());
         assert!(self.addresses().is_empty(), "addresses left: {:?}", self.addresses());
-        let slaves = std::fs::read_dir(Path::new("/sys/class/net").join(&self.bridge).join("brif")).map(|d| d.count()).unwrap_or(0);
-        assert_eq!(slaves, 0, "ports left on {}", self.bridge);
+        // the kernel deletes a veth when its namespace dies, asynchronously
+        let slaves = || std::fs::read_dir(Path::new("/sys/class/net").join(&self.bridge).join("brif")).map(|d| d.count()).unwrap_or(0);
+        crate::wait_until(Duration::from_secs(10), || self.veths().is_empty() && slaves() == 0);
+        assert!(self.veths().is_empty(), "veths left: {:?}", self.veths());
+        assert_eq!(slaves(), 0, "ports left on {}", self.bridge);
     }
 }
 
