@@ -366,7 +366,15 @@ pub fn start(g: &Global, id: &str) -> Result<()> {
         if Instant::now() > deadline {
             return err(format!("container {id} did not take the start signal within 30s"));
         }
-        std::thread::sleep(Duration::from_millis(1));
+        // Woken as soon as the byte comes (a fixed sleep cost a millisecond
+        // of every start); the timeout only bounds the liveness checks.
+        let mut pfd = libc::pollfd { fd: f.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: poll on one valid pollfd.
+        unsafe { libc::poll(&mut pfd, 1, 20) };
+        if pfd.revents & libc::POLLHUP != 0 && pfd.revents & libc::POLLIN == 0 {
+            // the writer came and went without a byte: don't spin on HUP
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
     std::fs::remove_file(&fifo).ctx(|| format!("remove {}", fifo.display()))?;
     if let Some(h) = &saved.hooks {
