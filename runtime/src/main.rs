@@ -215,7 +215,10 @@ fn real_main(args: &[String]) -> Result<i32> {
     // exec and ps stop at the ID: what follows is the command and ps's arguments.
     // Commands that put a process inside a container run from a sealed copy.
     if matches!(cmd.as_str(), "create" | "run" | "exec") && !skiff_runtime::cloned_binary::is_cloned() {
-        skiff_runtime::cloned_binary::reexec()?;
+        // The private overlayfs needs privilege; its second layer is the state root.
+        // SAFETY: geteuid cannot fail.
+        let privileged = unsafe { libc::geteuid() } == 0 && !g.rootless;
+        skiff_runtime::cloned_binary::reexec(privileged.then_some(g.root.as_path()))?;
     }
     let p = if cmd == "exec" || cmd == "ps" {
         let (mut p, n) = parse(&args[at + 1..], true, cmd)?;

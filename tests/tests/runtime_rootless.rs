@@ -263,6 +263,9 @@ fn lifecycle_create_start_exec_kill_delete_as_a_user() {
     assert!(uids.split_whitespace().skip(1).all(|u| u == uid.to_string()), "host view of its uid: {uids}");
     let mine = std::fs::read_link("/proc/self/ns/user").unwrap();
     assert_ne!(std::fs::read_link(format!("/proc/{pid}/ns/user")).unwrap(), mine, "no user namespace of its own");
+    // no privilege for the private overlayfs: the sealed memfd copy (CVE-2019-5736)
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).expect("container process exe");
+    assert!(exe.to_string_lossy().starts_with("/memfd:skiff-runtime"), "a rootless container process runs {exe:?}");
 
     let out = b.rt_detached(&["start", &b.id]);
     assert!(out.status.success(), "start: {}", text(&out.stderr));
