@@ -30,6 +30,8 @@ use std::path::Path;
 
 pub const FILE: &str = "tar-split.gz";
 pub const SHADOW: &str = "shadow";
+/// Entries a layer's tar may replace (the same path again, a whiteout of its own entry).
+const MAX_SHADOWS: usize = 65_536;
 /// Verbatim bytes are written in records of at most this size.
 const RAW_CHUNK: usize = 64 << 10;
 
@@ -123,12 +125,17 @@ impl Recorder {
         Ok(n)
     }
 
-    /// Notes that `path` moves to `shadow/<returned index>`.
-    pub fn shadow(&self, path: &[u8]) -> usize {
+    /// Notes that `path` moves to `shadow/<returned index>`. A tar that
+    /// replaces more than MAX_SHADOWS of its own entries is refused (the
+    /// list is kept in memory and in the layer record).
+    pub fn shadow(&self, path: &[u8]) -> Result<usize> {
         let mut s = self.state.borrow_mut();
+        if s.shadows.len() >= MAX_SHADOWS {
+            return err(format!("the archive replaces more than {MAX_SHADOWS} of its own entries"));
+        }
         let after = s.files;
         s.shadows.push(Shadow { path: path.to_vec(), after });
-        s.shadows.len() - 1
+        Ok(s.shadows.len() - 1)
     }
 
     /// Ends the record (the caller syncs the layer dir); returns the shadows.

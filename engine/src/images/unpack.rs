@@ -331,7 +331,7 @@ impl Unpacker<'_> {
         let Some(to) = &self.shadow_fd else {
             return err("no shadow dir");
         };
-        let n = rec.shadow(&comps.join(&b'/'));
+        let n = rec.shadow(&comps.join(&b'/'))?;
         nix::fcntl::renameat(dir, name, to, n.to_string().as_str()).ctx(|| "move aside")
     }
 
