@@ -613,8 +613,11 @@ fn remove(env: &Env, rec: &Record, force: bool) -> Result<()> {
 /// the named ones), as docker's.
 pub fn rm(env: &Env, reference: &str, force: bool, volumes: bool) -> Result<()> {
     let rec = record::find(&env.root, reference)?;
-    remove(env, &rec, force)?;
+    // Leftovers of engines killed mid-way; before the removal, so that the
+    // veth the kernel is about to take with this container's namespace is
+    // not deleted the slow way here.
     let _ = network::repair(&env.root);
+    remove(env, &rec, force)?;
     if volumes {
         remove_anonymous_volumes(env, &rec)?;
     }
@@ -1058,6 +1061,8 @@ pub fn stats(env: &Env, references: &[String]) -> Result<()> {
 /// its writable layer. Containers being made or started wait, or are skipped.
 pub fn prune(env: &Env, pick: &dyn Fn(&Record) -> bool) -> Result<Vec<(String, u64)>> {
     let _starting = record::Starting::exclusive(&env.root)?;
+    // first, as in `rm`: the veths of the removed go with their namespaces
+    let _ = network::repair(&env.root);
     let mut out = Vec::new();
     for rec in record::list(&env.root)? {
         let (st, _) = status(env, &rec);
@@ -1066,9 +1071,6 @@ pub fn prune(env: &Env, pick: &dyn Fn(&Record) -> bool) -> Result<Vec<(String, u
             remove(env, &rec, false)?;
             out.push((rec.id, size));
         }
-    }
-    if !out.is_empty() {
-        let _ = network::repair(&env.root);
     }
     Ok(out)
 }
