@@ -116,11 +116,10 @@ fn import_and_load_zstd_then_run() {
     assert!(i["Size"].as_u64().unwrap() > 100_000, "{i}");
     assert_eq!(cat_marker(&e, "zimp:v1"), "zstd-imported");
 
-    // corrupt: refused naming zstd (import names its input `-`, as docker's
-    // history does), no image, nothing left behind
+    // corrupt: refused naming the file and zstd, no image, nothing left behind
     let bad = corrupted(&zst);
     let err = fails(&e.run(&["import", &bad.to_string_lossy(), "zbad:v1"]), "import of a corrupt .tar.zst");
-    assert!(err.contains("import -: ") && err.contains("zstd: content checksum mismatch"), "{err}");
+    assert!(err.contains(&format!("import {}: ", bad.display())) && err.contains("zstd: content checksum mismatch"), "{err}");
     assert!(fails(&e.run(&["image", "inspect", "zbad:v1"]), "inspect").contains("No such image"));
     assert_eq!(leftovers(&e), Vec::<String>::new());
 

@@ -31,7 +31,7 @@ pub fn import(store: &Store, source: &str, name: Option<&str>) -> Result<()> {
     if source == "-" && is_tty(0) {
         return err("import: requested import from stdin, but stdin is a terminal");
     }
-    let id = import_::import(store, input(source)?, name, "-")?;
+    let id = import_::import(store, input(source)?, name, source)?;
     writeln!(io::stdout(), "{id}").ctx(|| "write stdout")
 }
 

@@ -16,9 +16,10 @@ pub fn tag_key(name: &str) -> Result<String> {
 }
 
 /// Imports the rootfs tarball read from `input` as a new image tagged
-/// `name` (if given); `source` goes into the config's comment
-/// (`Imported from -`). Returns the image id. On failure nothing of it
-/// stays in the store.
+/// `name` (if given); `source` (a file, or `-`) names it in errors. The
+/// config's comment says `Imported from -`, as docker's does for a file
+/// or stdin (its client streams both). Returns the image id. On failure
+/// nothing of it stays in the store.
 pub fn import(store: &Store, input: impl Read, name: Option<&str>, source: &str) -> Result<String> {
     let tags = match name {
         Some(n) => vec![tag_key(n)?],
@@ -42,7 +43,7 @@ fn import_held(store: &Store, input: impl Read, tags: &[String], source: &str) -
     let layer = layers::commit(store, staged, None)?;
 
     let created = config::now_rfc3339();
-    let cfg = config::imported(&layer.diff_id, &created, &format!("Imported from {source}"));
+    let cfg = config::imported(&layer.diff_id, &created, "Imported from -");
     let layer_desc = Descriptor { media_type: compression.oci_layer().into(), digest: blob_digest, size: blob_size, annotations: None, platform: None };
     store_image(store, &cfg, vec![layer_desc], tags)
 }
