@@ -305,6 +305,11 @@ fn pushed(out: &str) -> (String, u64) {
     (d, n)
 }
 
+/// Records of pulls under way and temp files: none once a pull is done.
+fn pull_leftovers(e: &Engine) -> Vec<String> {
+    content(e).into_iter().filter(|p| p.contains("/images/pulls/") || p.contains("/images/tmp/")).collect()
+}
+
 /// Paths holding content in a store (blobs, layers, temp files, pending pulls).
 fn content(e: &Engine) -> Vec<String> {
     let s = e.root().join("images");
@@ -563,7 +568,7 @@ fn killed_pull_resumes_without_refetching() {
     assert_eq!(log.iter().filter(|l| l.starts_with("GET") && l.contains(&l2)).count(), 1, "{log:?}");
     let run = e2.ok(&["run", "--rm", "--network", "none", &name, "sh", "-c", "test $(wc -c < /big) = 3145728 && cat /marker"]);
     assert_eq!(run.trim(), "two-layers-11");
-    let left: Vec<String> = content(&e2).into_iter().filter(|p| p.contains("/images/pulls/") || p.contains("/images/tmp/")).collect();
+    let left = pull_leftovers(&e2);
     assert!(left.is_empty(), "left over: {left:?}");
 }
 
@@ -757,7 +762,7 @@ fn concurrent_pulls_of_images_sharing_layers() {
         let want = run(Command::new("sh").arg("-c").arg(format!("tar -xOf '{}' big | md5sum", e1.dir.path().join(format!("big-{seed}.tar")).display())), T);
         assert_eq!(sum.lines().nth(1).unwrap_or(""), text(&want.stdout).trim(), "{tag}");
     }
-    let left: Vec<String> = content(&e2).into_iter().filter(|p| p.contains("/images/pulls/") || p.contains("/images/tmp/")).collect();
+    let left = pull_leftovers(&e2);
     assert!(left.is_empty(), "left over: {left:?}");
 }
 
@@ -798,7 +803,7 @@ fn pulls_killed_at_many_points_leave_a_consistent_store() {
     assert!(out.contains("Status: "), "{out}");
     let run = e2.ok(&["run", "--rm", "--network", "none", &name, "sh", "-c", "cat /marker; echo; wc -c < /big"]);
     assert_eq!(run.split_whitespace().collect::<Vec<_>>(), ["killed-often", "2097152"], "kills at {delays:?} ms");
-    let left: Vec<String> = content(&e2).into_iter().filter(|p| p.contains("/images/pulls/") || p.contains("/images/tmp/")).collect();
+    let left = pull_leftovers(&e2);
     assert!(left.is_empty(), "left over after kills at {delays:?} ms: {left:?}");
 }
 

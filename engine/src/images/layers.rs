@@ -100,15 +100,7 @@ impl Compression {
 /// named. Returns the compression found.
 pub fn decompress<'a>(mut r: impl Read + 'a) -> Result<(Box<dyn Read + 'a>, Compression)> {
     let mut head = [0u8; 6];
-    let mut n = 0;
-    while n < head.len() {
-        match r.read(&mut head[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e).ctx(|| "read"),
-        }
-    }
+    let n = super::blobs::read_full(&mut r, &mut head).ctx(|| "read")?;
     let head = head[..n].to_vec();
     let other = match head.as_slice() {
         [0x1f, 0x8b, ..] => {

@@ -67,12 +67,10 @@ impl State {
         if self.raw.is_empty() {
             return Ok(());
         }
-        let raw = std::mem::take(&mut self.raw);
-        let out = self.out()?;
+        let out = self.out.as_mut().ok_or_else(|| io::Error::other("tar-split: already finished"))?;
         out.write_all(b"R")?;
-        out.write_all(&(raw.len() as u32).to_le_bytes())?;
-        out.write_all(&raw)?;
-        self.raw = raw;
+        out.write_all(&(self.raw.len() as u32).to_le_bytes())?;
+        out.write_all(&self.raw)?;
         self.raw.clear();
         Ok(())
     }

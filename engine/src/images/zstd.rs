@@ -34,7 +34,7 @@ impl<R: Read> Decoder<R> {
     fn next_frame(&mut self) -> io::Result<bool> {
         loop {
             let mut magic = [0u8; 4];
-            let n = read_full(&mut self.src, &mut magic)?;
+            let n = super::blobs::read_full(&mut self.src, &mut magic)?;
             if n == 0 {
                 return Ok(false);
             }
@@ -86,19 +86,6 @@ impl<R: Read> Read for Decoder<R> {
     }
 }
 
-/// Reads until `buf` is full or the input ends; returns how much it read.
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
-}
 
 fn invalid(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg)

@@ -19,13 +19,14 @@ use super::client::{authorized, encode, Client};
 use super::progress::{Counted, Progress};
 use super::Options;
 use crate::error::{err, Context, Error, Result};
+use crate::images::blobs::read_full;
 use crate::images::config::{self, Descriptor};
 use crate::images::digest::{self, HashReader};
 use crate::images::index::write_atomic;
 use crate::images::layers::{self, LayerRecord};
 use crate::images::reference::{self, Reference};
 use crate::images::Store;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::io::{self, Read};
 
 /// What a push did.
@@ -66,12 +67,12 @@ pub fn push(store: &Store, name: &str, opts: &Options, progress: &mut Progress) 
     if m.layers.len() != d.layers.len() {
         return err(format!("image {id}: its manifest has {} layers, its config {}", m.layers.len(), d.layers.len()));
     }
+    let mounts = Mounts::of(store, &r);
     let mut pushed_layers = m.layers.clone();
     for (i, (desc, rec)) in m.layers.iter().zip(&d.layers).enumerate().rev() {
-        pushed_layers[i] = push_layer(store, &mut c, &r, desc, rec, progress).ctx(|| format!("push {name}"))?;
+        pushed_layers[i] = push_layer(store, &mut c, &mounts, desc, rec, progress).ctx(|| format!("push {name}"))?;
     }
-    let sources = mount_sources(store, &r, &m.config.digest);
-    push_blob(store, &mut c, &m.config, &sources, progress).ctx(|| format!("push {name}"))?;
+    push_blob(store, &mut c, &m.config, &mounts.sources(&m.config.digest), progress).ctx(|| format!("push {name}"))?;
     let mbytes = if pushed_layers.iter().zip(&m.layers).all(|(a, b)| a.digest == b.digest) {
         mbytes
     } else {
@@ -103,30 +104,42 @@ pub fn push(store: &Store, name: &str, opts: &Options, progress: &mut Progress) 
     Ok(Pushed { tag, digest: computed, size: mbytes.len() })
 }
 
-/// Other repositories of the same registry that hold blob `digest`, as
-/// far as this store knows (its images named there reference it).
-fn mount_sources(store: &Store, target: &Reference, digest: &str) -> Vec<String> {
-    let Ok(index) = store.index() else {
-        return Vec::new();
-    };
-    let mut out = BTreeSet::new();
-    for (key, id) in &index.tags {
-        let (name, _) = reference::split_tagged(key);
-        let Ok(r) = Reference::parse(&name) else {
-            continue;
+/// For each blob digest, the other repositories of the target's registry
+/// that hold it, as far as this store knows: its images named there
+/// reference it, or it is what a push compressed one of their layers into.
+/// Made once per push.
+struct Mounts(HashMap<String, BTreeSet<String>>);
+
+impl Mounts {
+    fn of(store: &Store, target: &Reference) -> Mounts {
+        let mut map: HashMap<String, BTreeSet<String>> = HashMap::new();
+        let Ok(index) = store.index() else {
+            return Mounts(map);
         };
-        if r.domain != target.domain || r.path == target.path {
-            continue;
+        for (key, id) in &index.tags {
+            let (name, _) = reference::split_tagged(key);
+            let Ok(r) = Reference::parse(&name) else {
+                continue;
+            };
+            if r.domain != target.domain || r.path == target.path {
+                continue;
+            }
+            let Ok(d) = store.details_in(&index, id) else {
+                continue;
+            };
+            let blobs = d.manifest.layers.iter().map(|l| l.digest.clone()).chain([d.manifest.config.digest.clone()]);
+            let recompressed = d.layers.iter().filter_map(|l| recompressed(store, l).map(|(digest, _)| digest));
+            for digest in blobs.chain(recompressed) {
+                map.entry(digest).or_default().insert(r.path.clone());
+            }
         }
-        let Ok(d) = store.details_in(&index, id) else {
-            continue;
-        };
-        let recompressed = |l: &LayerRecord| recompressed(store, l).is_some_and(|(d, _)| d == digest);
-        if d.manifest.layers.iter().any(|l| l.digest == digest) || d.manifest.config.digest == digest || d.layers.iter().any(recompressed) {
-            out.insert(r.path);
-        }
+        Mounts(map)
     }
-    out.into_iter().take(3).collect()
+
+    /// At most three repositories to mount blob `digest` from.
+    fn sources(&self, digest: &str) -> Vec<String> {
+        self.0.get(digest).map(|s| s.iter().take(3).cloned().collect()).unwrap_or_default()
+    }
 }
 
 fn location(resp: &ureq::http::Response<ureq::Body>) -> Option<String> {
@@ -153,14 +166,14 @@ const GZIP_RECORD: &str = "gzip.json";
 /// Layer `desc` (in the store as `rec`): its blob pushed as it is when an
 /// older engine kept it, else rebuilt (see the module docs). Returns the
 /// descriptor the pushed manifest lists.
-fn push_layer(store: &Store, c: &mut Client, r: &Reference, desc: &Descriptor, rec: &LayerRecord, progress: &mut Progress) -> Result<Descriptor> {
+fn push_layer(store: &Store, c: &mut Client, mounts: &Mounts, desc: &Descriptor, rec: &LayerRecord, progress: &mut Progress) -> Result<Descriptor> {
     let what = format!("layer {}", desc.digest);
     if store.has_blob(&desc.digest) {
-        push_blob(store, c, desc, &mount_sources(store, r, &desc.digest), progress)?;
+        push_blob(store, c, desc, &mounts.sources(&desc.digest), progress)?;
         return Ok(desc.clone());
     }
     // the registry has the original blob (or can mount it): the manifest stays as it is
-    let Some(upload) = find_or_start(c, desc, &mount_sources(store, r, &desc.digest), progress)? else { return Ok(desc.clone()) };
+    let Some(upload) = find_or_start(c, desc, &mounts.sources(&desc.digest), progress)? else { return Ok(desc.clone()) };
     if desc.digest == rec.diff_id {
         // uncompressed: the rebuilt tar is the blob
         let open = || layers::tar_stream(store, rec).map(|t| Box::new(t) as Box<dyn Read>);
@@ -175,7 +188,7 @@ fn push_layer(store: &Store, c: &mut Client, r: &Reference, desc: &Descriptor, r
     if let Some(k) = &known {
         // what the last push made of it may be there, or mountable
         let first = upload;
-        let found = find_or_start(c, k, &mount_sources(store, r, &k.digest), progress)?;
+        let found = find_or_start(c, k, &mounts.sources(&k.digest), progress)?;
         cancel_upload(c, &first);
         match found {
             None => return Ok(k.clone()),
@@ -287,15 +300,7 @@ fn put_chunked(c: &mut Client, what: &str, upload: &str, body: impl Read, label:
     let mut buf = vec![0u8; CHUNK];
     let mut offset = 0u64;
     loop {
-        let mut n = 0;
-        while n < CHUNK {
-            match hashed.read(&mut buf[n..]) {
-                Ok(0) => break,
-                Ok(k) => n += k,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(Error(format!("{what}: {e}"))),
-            }
-        }
+        let n = read_full(&mut hashed, &mut buf).map_err(|e| Error(format!("{what}: {e}")))?;
         if n == 0 {
             break;
         }
