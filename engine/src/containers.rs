@@ -771,11 +771,20 @@ fn log_files(dir: &Path) -> Vec<PathBuf> {
 pub fn logs(env: &Env, reference: &str, follow: bool, tail: Option<usize>, timestamps: bool, since: Option<&str>) -> Result<()> {
     let rec = record::find(&env.root, reference)?;
     let dir = record::dir(&env.root, &rec.id);
+    let path = dir.join(protocol::LOG_FILE);
     let mut lines: Vec<String> = Vec::new();
+    // Where following the current file starts, and a last line the shim
+    // is still writing: both from the bytes read, so that nothing written
+    // meanwhile is skipped.
+    let (mut offset, mut pending) = (0u64, String::new());
     for f in log_files(&dir) {
-        if let Ok(t) = std::fs::read_to_string(&f) {
-            lines.extend(t.lines().map(String::from));
+        let Ok(data) = std::fs::read(&f) else { continue };
+        let mut t = String::from_utf8_lossy(&data).into_owned();
+        if f == path {
+            offset = data.len() as u64;
+            pending = t.split_off(t.rfind('\n').map_or(0, |i| i + 1));
         }
+        lines.extend(t.lines().map(String::from));
     }
     if let Some(cut) = since.map(since_cutoff).transpose()? {
         // RFC 3339 UTC times of one format compare as strings.
@@ -804,9 +813,6 @@ pub fn logs(env: &Env, reference: &str, follow: bool, tail: Option<usize>, times
         return Ok(());
     }
     // Follow the current file until the container stops.
-    let path = dir.join(protocol::LOG_FILE);
-    let mut offset = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-    let mut pending = String::new();
     loop {
         let running = status(env, &rec).0 != "exited";
         if let Ok(data) = std::fs::read(&path) {
