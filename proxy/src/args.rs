@@ -22,6 +22,18 @@ pub struct Config {
     pub max_conns: usize,
     /// Index into `mappings` of the mapping whose listener is inherited on fd 4.
     pub listen_fd: Option<usize>,
+    /// Threads serving TCP connections, the main one included (0: one per CPU).
+    pub threads: usize,
+}
+
+impl Config {
+    /// Threads to serve TCP connections with.
+    pub fn threads(&self) -> usize {
+        match self.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
 }
 
 /// What the command line asks for.
@@ -48,6 +60,7 @@ skiff flags:
   --udp-timeout SECS      idle timeout of a UDP flow (default 90)
   --udp-max-flows N       UDP flows per port, oldest dropped first (default 1024)
   --max-conns N           TCP connections per port, 0 for no cap (default 0)
+  --threads N             threads serving TCP connections (default: one per CPU, at most 64)
 On start, fd 3 (when it is a pipe or socket) gets \"0\\n\" once listening or \"1\\n<error>\" on failure.
 ";
 
@@ -83,6 +96,7 @@ where
     let mut udp_timeout = Duration::from_secs(90);
     let mut udp_max_flows = 1024usize;
     let mut max_conns = 0usize;
+    let mut threads = 0usize;
 
     while let Some(arg) = args.next() {
         let arg = arg.into_string().map_err(|a| format!("argument {a:?} is not UTF-8"))?;
@@ -113,7 +127,7 @@ where
             }
             "h" | "help" => return Ok(Command::Help),
             "proto" | "host-ip" | "host-port" | "container-ip" | "container-port" | "map" | "netns" | "udp-timeout"
-            | "udp-max-flows" | "max-conns" => {}
+            | "udp-max-flows" | "max-conns" | "threads" => {}
             _ => return Err(format!("flag provided but not defined: -{name}")),
         }
         let value = match inline {
@@ -148,6 +162,12 @@ where
                 }
             }
             "max-conns" => max_conns = number(name, v)?,
+            "threads" => {
+                threads = number(name, v)?;
+                if !(1..=crate::team::MAX_THREADS).contains(&threads) {
+                    return Err(ctx(format!("want 1 to {}", crate::team::MAX_THREADS)));
+                }
+            }
             _ => return Err(format!("flag provided but not defined: -{name}")),
         }
     }
@@ -184,7 +204,7 @@ where
     let checked: Vec<Mapping> =
         maps.iter().enumerate().filter(|(i, _)| Some(*i) != listen_fd).map(|(_, m)| m.clone()).collect();
     mapping::check_overlaps(&checked)?;
-    Ok(Command::Run(Config { mappings: maps, netns, udp_timeout, udp_max_flows, max_conns, listen_fd }))
+    Ok(Command::Run(Config { mappings: maps, netns, udp_timeout, udp_max_flows, max_conns, listen_fd, threads }))
 }
 
 #[cfg(test)]
@@ -268,11 +288,15 @@ mod tests {
             "--udp-max-flows=7",
             "--max-conns",
             "3",
+            "--threads=5",
         ]);
         assert_eq!(c.mappings.len(), 3);
         assert_eq!(c.netns, Some(PathBuf::from("/proc/1/ns/net")));
         assert_eq!(c.udp_timeout, Duration::from_millis(500));
-        assert_eq!((c.udp_max_flows, c.max_conns), (7, 3));
+        assert_eq!((c.udp_max_flows, c.max_conns, c.threads()), (7, 3, 5));
+        // By default, one thread per CPU.
+        let c = run(&["--map", "8080:10.88.0.2:80"]);
+        assert_eq!(c.threads(), std::thread::available_parallelism().unwrap().get());
     }
 
     #[test]
@@ -293,5 +317,7 @@ mod tests {
             err(&["--map", "0.0.0.0:80:10.0.0.1:80", "--map", "127.0.0.1:79-81:10.0.0.1:79-81"]).contains("overlap")
         );
         assert!(err(&["---x"]).contains("bad flag syntax"));
+        assert!(err(&["--threads", "0", "--map", "1:10.0.0.1:1"]).contains("want 1 to 64"));
+        assert!(err(&["--threads", "65", "--map", "1:10.0.0.1:1"]).contains("want 1 to 64"));
     }
 }

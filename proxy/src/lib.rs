@@ -5,6 +5,7 @@
 //! inside a container's network namespace.
 
 pub mod args;
+pub mod conns;
 pub mod listen;
 pub mod mapping;
 pub mod netns;
@@ -14,6 +15,7 @@ pub mod signals;
 pub mod slab;
 pub mod sock;
 pub mod splice;
+pub mod team;
 pub mod tcp;
 pub mod udp;
 

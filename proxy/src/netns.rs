@@ -2,7 +2,8 @@
 //! in a container's (`--netns /proc/PID/ns/net`). A socket belongs to the
 //! namespace it was created in, so a helper thread that entered the
 //! container's namespace once creates them on request; listeners and
-//! everything else stay in the host namespace with the main thread.
+//! everything else stay in the host namespace with the main thread. Worker
+//! threads share it: a lock keeps each request with its reply.
 
 use crate::sock;
 use std::ffi::CString;
@@ -11,6 +12,7 @@ use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::Mutex;
 
 type Request = (libc::c_int, libc::c_int);
 
@@ -19,7 +21,7 @@ pub enum Sockets {
     /// In the proxy's own namespace.
     Here,
     /// Through the helper thread living in another namespace.
-    Netns { requests: Sender<Request>, replies: Receiver<io::Result<OwnedFd>> },
+    Netns(Mutex<(Sender<Request>, Receiver<io::Result<OwnedFd>>)>),
 }
 
 fn open_ns(path: &Path) -> io::Result<OwnedFd> {
@@ -64,17 +66,19 @@ impl Sockets {
             Ok(Err(e)) => return Err(what(e)),
             Err(_) => return Err(what(io::Error::other("helper thread failed"))),
         }
-        Ok(Sockets::Netns { requests: req_tx, replies: rep_rx })
+        Ok(Sockets::Netns(Mutex::new((req_tx, rep_rx))))
     }
 
     /// A non-blocking socket for talking to backends.
     pub fn socket(&self, domain: libc::c_int, ty: libc::c_int) -> io::Result<OwnedFd> {
         match self {
             Sockets::Here => sock::socket(domain, ty),
-            Sockets::Netns { requests, replies } => {
+            Sockets::Netns(helper) => {
                 let gone = || io::Error::other("network namespace helper thread is gone");
-                requests.send((domain, ty)).map_err(|_| gone())?;
-                replies.recv().map_err(|_| gone())?
+                // A thread that panicked holding the lock left the channels intact.
+                let helper = helper.lock().unwrap_or_else(|e| e.into_inner());
+                helper.0.send((domain, ty)).map_err(|_| gone())?;
+                helper.1.recv().map_err(|_| gone())?
             }
         }
     }

@@ -1,19 +1,21 @@
-//! The event loop: one mio `Poll` over every listener, connection and flow.
+//! The main event loop: one mio `Poll` over every listener, UDP flow, the
+//! stop signals, and the TCP connections this thread pumps itself (see
+//! `team` for the others).
 //!
-//! Everything lives in one slab; an event token is `slot * 2 + side`
-//! (side 0: listener, client socket or flow socket; side 1: backend socket of
-//! a TCP connection). Work is done in bounded turns: a socket that still has
-//! work when its turn ends goes on the `again` list, served after the others,
-//! so busy or numerous clients cannot starve anyone.
+//! Listeners and flows live in one slab; their event token is `slot * 2`.
+//! Connections have their own tokens (`conns::CONN`). Work is done in
+//! bounded turns: a socket that still has work when its turn ends goes on
+//! the `again` list, served after the others, so busy or numerous clients
+//! cannot starve anyone.
 
 use crate::args::Config;
+use crate::conns::{Conns, Dial, Origin, CONN};
 use crate::listen::Listener;
 use crate::netns::Sockets;
 use crate::signals::StopSignals;
 use crate::slab::Slab;
 use crate::sock::{self, out_of_fds, would_block};
-use crate::splice::PipePool;
-use crate::tcp::{self, Conn, Outcome, BACKEND, CLIENT};
+use crate::team::{Team, WAKER};
 use crate::udp::{self, Flow, Local, UdpListen};
 use mio::net::{TcpListener, TcpStream, UdpSocket};
 use mio::unix::SourceFd;
@@ -22,6 +24,8 @@ use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const SIGNALS: Token = Token(usize::MAX);
@@ -32,55 +36,47 @@ const DATAGRAM_TURN: usize = 256;
 /// How long accepting pauses when descriptors run out and none is freed.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(250);
 
-fn token(slot: usize, side: usize) -> Token {
-    Token(slot * 2 + side)
+fn token(slot: usize) -> Token {
+    Token(slot * 2)
 }
 
 struct TcpListen {
     sock: TcpListener,
-    backend: SocketAddr,
-    /// Open connections it accepted.
-    active: usize,
+    origin: Arc<Origin>,
     /// Deregistered because it reached `--max-conns`.
     capped: bool,
     /// Has TCP_NODELAY, which accepted sockets inherit.
     nodelay: bool,
 }
 
-/// What became of a new client.
-enum Dial {
-    Open,
-    /// Closed: the backend is unreachable or the client could not be watched.
-    Dropped,
-    /// No descriptor for the backend socket right now.
-    OutOfFds(TcpStream),
-}
-
 enum Entry {
     TcpListen(TcpListen),
     UdpListen(UdpListen),
-    Conn(Box<Conn>),
     Flow(Flow),
 }
 
 pub struct Server {
     poll: Poll,
     entries: Slab<Entry>,
-    sockets: Sockets,
-    pipes: PipePool,
+    /// The TCP connections this thread pumps.
+    conns: Conns,
+    team: Team,
+    sockets: Arc<Sockets>,
     signals: StopSignals,
-    /// Tokens whose turn ended with work left.
+    /// Listener and flow tokens whose turn ended with work left.
     again: Vec<usize>,
     udp_buf: Vec<u8>,
     udp_timeout: Duration,
     udp_max_flows: usize,
     max_conns: usize,
     tcp_listeners: Vec<usize>,
+    /// Listeners deregistered at `--max-conns`.
+    capped: usize,
     /// Accepting is paused (descriptors ran out) until then, or until a
     /// connection closes.
     accept_paused: Option<Instant>,
     /// Accepted clients waiting for a descriptor for their backend socket.
-    parked: VecDeque<(usize, TcpStream)>,
+    parked: VecDeque<(Arc<Origin>, TcpStream)>,
     flows: usize,
     next_sweep: Option<Instant>,
 }
@@ -94,11 +90,14 @@ impl Server {
     ) -> io::Result<Server> {
         let poll = Poll::new()?;
         poll.registry().register(&mut SourceFd(&signals.raw_fd()), SIGNALS, Interest::READABLE)?;
+        let sockets = Arc::new(sockets);
+        let team = Team::new(cfg.threads(), &poll, sockets.clone())?;
         let mut s = Server {
             poll,
             entries: Slab::default(),
+            conns: Conns::default(),
+            team,
             sockets,
-            pipes: PipePool::default(),
             signals,
             again: Vec::new(),
             udp_buf: Vec::new(),
@@ -106,6 +105,7 @@ impl Server {
             udp_max_flows: cfg.udp_max_flows,
             max_conns: cfg.max_conns,
             tcp_listeners: Vec::new(),
+            capped: 0,
             accept_paused: None,
             parked: VecDeque::new(),
             flows: 0,
@@ -115,15 +115,16 @@ impl Server {
             let slot = s.entries.next_index();
             match l {
                 Listener::Tcp(mut sock) => {
-                    s.poll.registry().register(&mut sock, token(slot, 0), Interest::READABLE)?;
+                    s.poll.registry().register(&mut sock, token(slot), Interest::READABLE)?;
                     // Accepted sockets inherit it, saving a call per client.
                     let nodelay = sock::setsockopt(sock.as_raw_fd(), libc::IPPROTO_TCP, libc::TCP_NODELAY, 1 as libc::c_int)
                         .is_ok();
-                    s.entries.insert(Entry::TcpListen(TcpListen { sock, backend, active: 0, capped: false, nodelay }));
+                    let origin = Arc::new(Origin { listener: slot, backend, active: AtomicUsize::new(0) });
+                    s.entries.insert(Entry::TcpListen(TcpListen { sock, origin, capped: false, nodelay }));
                     s.tcp_listeners.push(slot);
                 }
                 Listener::Udp(mut sock, pktinfo) => {
-                    s.poll.registry().register(&mut sock, token(slot, 0), Interest::READABLE)?;
+                    s.poll.registry().register(&mut sock, token(slot), Interest::READABLE)?;
                     s.entries.insert(Entry::UdpListen(UdpListen { sock, backend, pktinfo, flows: HashMap::new() }));
                     if s.udp_buf.is_empty() {
                         s.udp_buf = vec![0; udp::DATAGRAM_MAX];
@@ -145,25 +146,35 @@ impl Server {
                 }
                 return Err(e);
             }
+            let mut closed = 0;
             for ev in events.iter() {
-                if ev.token() == SIGNALS {
-                    if self.signals.take().is_some() {
-                        return Ok(());
+                match ev.token() {
+                    SIGNALS => {
+                        if self.signals.take().is_some() {
+                            return Ok(());
+                        }
                     }
-                    continue;
+                    // A worker handed a client back, or closed a connection
+                    // while a listener is capped or accepting paused.
+                    WAKER => self.news_from_workers(),
+                    Token(t) if t & CONN != 0 => closed += self.conns.dispatch(t, Some(ev)),
+                    Token(t) => self.dispatch(t),
                 }
-                self.dispatch(ev.token().0, Some(ev));
             }
             let again = std::mem::take(&mut self.again);
             for t in again {
-                self.dispatch(t, None);
+                self.dispatch(t);
+            }
+            closed += self.conns.turns();
+            if closed > 0 {
+                self.after_close();
             }
             self.timers();
         }
     }
 
     fn timeout(&self) -> Option<Duration> {
-        if !self.again.is_empty() {
+        if !self.again.is_empty() || self.conns.busy() {
             return Some(Duration::ZERO);
         }
         let next = match (self.accept_paused, self.next_sweep) {
@@ -184,77 +195,59 @@ impl Server {
         }
     }
 
-    fn dispatch(&mut self, tok: usize, ev: Option<&mio::event::Event>) {
-        let (slot, side) = (tok / 2, tok % 2);
+    fn dispatch(&mut self, tok: usize) {
+        let slot = tok / 2;
         match self.entries.get_mut(slot) {
             None => {}
             Some(Entry::TcpListen(_)) => self.accept(slot),
             Some(Entry::UdpListen(_)) => self.datagrams_from_clients(slot),
             Some(Entry::Flow(_)) => self.datagrams_from_backend(slot),
-            Some(Entry::Conn(c)) => {
-                if let Some(ev) = ev {
-                    if let Some(out) = c.ready(side, ev) {
-                        return self.settle(slot, out);
-                    }
-                }
-                if c.connecting {
-                    let (BACKEND, Some(ev)) = (side, ev) else { return };
-                    match c.connect_event(ev) {
-                        None => return,
-                        Some(Ok(())) => {}
-                        // The client is closed with nothing forwarded.
-                        Some(Err(_)) => return self.close_conn(slot),
-                    }
-                }
-                let out = c.pump(&mut self.pipes);
-                self.settle(slot, out);
-            }
         }
     }
 
-    fn settle(&mut self, slot: usize, out: Outcome) {
-        match out {
-            Outcome::Idle => {}
-            Outcome::More => self.again.push(token(slot, 0).0),
-            Outcome::Done => self.close_conn(slot),
-            Outcome::Failed(side) => {
-                if let Some(Entry::Conn(c)) = self.entries.get(slot) {
-                    c.reset_on_close(1 - side);
-                }
-                self.close_conn(slot);
-            }
+    fn news_from_workers(&mut self) {
+        self.after_close();
+        let back = self.team.returned();
+        if !back.is_empty() {
+            self.parked.extend(back);
+            self.pause_accepting();
         }
     }
 
-    fn close_conn(&mut self, slot: usize) {
-        let Some(Entry::Conn(c)) = self.entries.get(slot) else { return };
-        let listener = c.listener;
-        // Dropping closes both sockets, which also leaves the epoll set.
-        self.entries.remove(slot);
-        if let Some(Entry::TcpListen(l)) = self.entries.get_mut(listener) {
-            l.active = l.active.saturating_sub(1);
-            if l.capped && (self.max_conns == 0 || l.active < self.max_conns) {
-                l.capped = false;
-                if self.accept_paused.is_none()
-                    && self.poll.registry().register(&mut l.sock, token(listener, 0), Interest::READABLE).is_ok()
-                {
-                    self.again.push(token(listener, 0).0);
+    /// Connections closed (here or in a worker): capped listeners may
+    /// accept again, and so may paused ones, descriptors being freed.
+    fn after_close(&mut self) {
+        if self.capped > 0 {
+            for i in 0..self.tcp_listeners.len() {
+                let slot = self.tcp_listeners[i];
+                let Some(Entry::TcpListen(l)) = self.entries.get_mut(slot) else { continue };
+                if l.capped && l.origin.active.load(Ordering::SeqCst) < self.max_conns {
+                    l.capped = false;
+                    self.capped -= 1;
+                    if self.accept_paused.is_none()
+                        && self.poll.registry().register(&mut l.sock, token(slot), Interest::READABLE).is_ok()
+                    {
+                        self.again.push(token(slot).0);
+                    }
                 }
             }
         }
         if self.accept_paused.is_some() {
             self.resume_accepting();
         }
+        self.team.watch(self.capped > 0 || self.accept_paused.is_some());
     }
 
     /// Stops accepting until a connection closes or a short pause passes:
     /// a listener left registered would wake the loop for nothing.
     fn pause_accepting(&mut self) {
-        self.pipes.clear();
+        self.conns.pipes.clear();
         if self.accept_paused.is_some() {
             return;
         }
         self.accept_paused = Some(Instant::now() + ACCEPT_PAUSE);
+        self.team.watch(true);
+        self.team.shed();
         for &slot in &self.tcp_listeners {
             if let Some(Entry::TcpListen(l)) = self.entries.get_mut(slot) {
                 if !l.capped {
@@ -267,33 +260,36 @@ impl Server {
     fn resume_accepting(&mut self) {
         self.accept_paused = None;
         // Clients accepted when the backend socket could not be had go first.
-        while let Some((listener, client)) = self.parked.pop_front() {
-            let backend = match self.entries.get(listener) {
-                Some(Entry::TcpListen(l)) => l.backend,
-                _ => continue,
-            };
-            match self.open_conn(listener, client, backend) {
+        while let Some((origin, client)) = self.parked.pop_front() {
+            match self.conns.open(self.poll.registry(), &self.sockets, &origin, client) {
                 Dial::Open => {}
-                Dial::Dropped => self.release_slot_of(listener),
+                Dial::Dropped => origin.release(),
                 Dial::OutOfFds(client) => {
-                    self.parked.push_front((listener, client));
+                    self.parked.push_front((origin, client));
                     return self.pause_accepting();
                 }
             }
         }
+        self.team.watch(self.capped > 0);
         for &slot in &self.tcp_listeners {
             if let Some(Entry::TcpListen(l)) = self.entries.get_mut(slot) {
-                if !l.capped && self.poll.registry().register(&mut l.sock, token(slot, 0), Interest::READABLE).is_ok() {
-                    self.again.push(token(slot, 0).0);
+                if !l.capped && self.poll.registry().register(&mut l.sock, token(slot), Interest::READABLE).is_ok() {
+                    self.again.push(token(slot).0);
                 }
             }
         }
     }
 
-    /// One connection of `listener` is gone before it was opened.
-    fn release_slot_of(&mut self, listener: usize) {
-        if let Some(Entry::TcpListen(l)) = self.entries.get_mut(listener) {
-            l.active = l.active.saturating_sub(1);
+    /// Stops listener `slot` at `--max-conns`, unless a connection closed
+    /// meanwhile (the workers only report closes once they see `watch`).
+    fn cap(&mut self, slot: usize) {
+        let Some(Entry::TcpListen(l)) = self.entries.get_mut(slot) else { return };
+        l.capped = true;
+        self.capped += 1;
+        let _ = self.poll.registry().deregister(&mut l.sock);
+        self.team.watch(true);
+        if l.origin.active.load(Ordering::SeqCst) < self.max_conns {
+            self.after_close();
         }
     }
 
@@ -306,24 +302,26 @@ impl Server {
             if l.capped {
                 return;
             }
-            if self.max_conns > 0 && l.active >= self.max_conns {
-                l.capped = true;
-                let _ = self.poll.registry().deregister(&mut l.sock);
-                return;
+            if self.max_conns > 0 && l.origin.active.load(Ordering::SeqCst) >= self.max_conns {
+                return self.cap(slot);
             }
             match l.sock.accept() {
                 Ok((client, _)) => {
-                    l.active += 1;
-                    let backend = l.backend;
+                    l.origin.active.fetch_add(1, Ordering::SeqCst);
+                    let origin = l.origin.clone();
                     if !l.nodelay {
                         let _ = client.set_nodelay(true);
                     }
-                    match self.open_conn(slot, client, backend) {
+                    if let Some(w) = self.team.pick(self.conns.len()) {
+                        self.team.hand(w, origin, client);
+                        continue;
+                    }
+                    match self.conns.open(self.poll.registry(), &self.sockets, &origin, client) {
                         Dial::Open => {}
-                        Dial::Dropped => self.release_slot_of(slot),
+                        Dial::Dropped => origin.release(),
                         // Kept until descriptors free up, rather than dropped.
                         Dial::OutOfFds(client) => {
-                            self.parked.push_back((slot, client));
+                            self.parked.push_back((origin, client));
                             return self.pause_accepting();
                         }
                     }
@@ -335,36 +333,7 @@ impl Server {
                 Err(_) => return,
             }
         }
-        self.again.push(token(slot, 0).0);
-    }
-
-    /// Dials the backend for a new client.
-    fn open_conn(&mut self, listener: usize, client: TcpStream, backend: SocketAddr) -> Dial {
-        let fd = match self.sockets.socket(sock::domain(&backend), libc::SOCK_STREAM) {
-            Ok(fd) => fd,
-            Err(e) if out_of_fds(&e) => return Dial::OutOfFds(client),
-            Err(_) => return Dial::Dropped,
-        };
-        let _ = sock::setsockopt(fd.as_raw_fd(), libc::IPPROTO_TCP, libc::TCP_NODELAY, 1 as libc::c_int);
-        let connecting = match sock::connect(&fd, &backend) {
-            Ok(done) => !done,
-            // The client is closed with nothing forwarded.
-            Err(_) => return Dial::Dropped,
-        };
-        let mut client = client;
-        let mut backend = TcpStream::from_std(std::net::TcpStream::from(fd));
-        let slot = self.entries.next_index();
-        let reg = self.poll.registry();
-        if reg.register(&mut client, token(slot, CLIENT), tcp::INTEREST).is_err()
-            || reg.register(&mut backend, token(slot, BACKEND), tcp::INTEREST).is_err()
-        {
-            return Dial::Dropped;
-        }
-        self.entries.insert(Entry::Conn(Box::new(Conn::new(client, backend, connecting, listener))));
-        if !connecting {
-            self.again.push(token(slot, CLIENT).0);
-        }
-        Dial::Open
+        self.again.push(token(slot).0);
     }
 
     /// Datagrams from clients on listener `slot`.
@@ -401,7 +370,7 @@ impl Server {
                 }
             }
         }
-        self.again.push(token(slot, 0).0);
+        self.again.push(token(slot).0);
     }
 
     /// Opens the flow of client `from` on listener `lslot`.
@@ -425,7 +394,7 @@ impl Server {
             Ok(fd) => fd,
             Err(e) => {
                 if out_of_fds(&e) {
-                    self.pipes.clear();
+                    self.conns.pipes.clear();
                 }
                 return None;
             }
@@ -433,7 +402,7 @@ impl Server {
         sock::connect(&fd, &backend).ok()?;
         let mut sock = UdpSocket::from_std(std::net::UdpSocket::from(fd));
         let slot = self.entries.next_index();
-        self.poll.registry().register(&mut sock, token(slot, 0), Interest::READABLE).ok()?;
+        self.poll.registry().register(&mut sock, token(slot), Interest::READABLE).ok()?;
         self.entries.insert(Entry::Flow(Flow { sock, client: from, local: None, listener: lslot, last: now }));
         if let Some(Entry::UdpListen(l)) = self.entries.get_mut(lslot) {
             l.flows.insert(from, slot);
@@ -495,6 +464,6 @@ impl Server {
             let local = if l.pktinfo { local } else { None };
             let _ = udp::send_to(l.sock.as_raw_fd(), &self.udp_buf[..n], &client, local);
         }
-        self.again.push(token(slot, 0).0);
+        self.again.push(token(slot).0);
     }
 }

@@ -211,14 +211,12 @@ pub struct Conn {
     dirs: [Dir; 2],
     /// The backend connect is still in progress.
     pub connecting: bool,
-    /// Slot of the listener that accepted it.
-    pub listener: usize,
 }
 
 impl Conn {
     /// `client` and `backend` must be registered (or about to be, before the
     /// next poll), so their current readiness shows as events.
-    pub fn new(client: TcpStream, backend: TcpStream, connecting: bool, listener: usize) -> Conn {
+    pub fn new(client: TcpStream, backend: TcpStream, connecting: bool) -> Conn {
         Conn {
             socks: [client, backend],
             rd: [false; 2],
@@ -227,7 +225,6 @@ impl Conn {
             urg: [false; 2],
             dirs: Default::default(),
             connecting,
-            listener,
         }
     }
 
@@ -453,7 +450,7 @@ mod tests {
         let (c, client) = pair();
         let (b, backend) = pair();
         let poll = Poll::new().unwrap();
-        let mut conn = Conn::new(c, b, false, 0);
+        let mut conn = Conn::new(c, b, false);
         for (i, s) in conn.socks.iter_mut().enumerate() {
             poll.registry().register(s, Token(i), INTEREST).unwrap();
         }

@@ -127,6 +127,16 @@ fn sockets(pid: u32) -> usize {
         .unwrap_or(0)
 }
 
+/// Descriptors the process holds, of any kind.
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
+}
+
+/// Threads of a process.
+fn threads(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task")).map(|d| d.count()).unwrap_or(0)
+}
+
 /// CPU time (user + system) of a process, in clock ticks.
 fn cpu_ticks(pid: u32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read stat");
@@ -783,8 +793,9 @@ fn running_out_of_descriptors_pauses_accepting_then_recovers() {
     let backend = Server::start("127.0.0.1:0", echo);
     let port = free_tcp_port();
     let addr = format!("127.0.0.1:{port}");
+    // Two threads: clients a worker cannot dial go back to the main thread.
     let p = start_opts(
-        &args(&["--map", &format!("127.0.0.1:{port}:127.0.0.1:{}", backend.port())]),
+        &args(&["--threads", "2", "--map", &format!("127.0.0.1:{port}:127.0.0.1:{}", backend.port())]),
         Opts { nofile: Some(24), ..Opts::default() },
     );
     let pid = p.child.id();
@@ -792,7 +803,12 @@ fn running_out_of_descriptors_pauses_accepting_then_recovers() {
     ping(&mut first, b"first").expect("first client served");
     // Far more clients than 24 descriptors allow; they queue in the backlog.
     let mut clients: Vec<TcpStream> = (0..60).map(|_| connect(&addr)).collect();
-    assert!(wait_until(Duration::from_secs(10), || sockets(pid) >= 16), "proxy took connections up to its limit");
+    assert!(
+        wait_until(Duration::from_secs(10), || open_fds(pid) >= 23),
+        "proxy took connections up to its limit of 24 descriptors: {} open",
+        open_fds(pid)
+    );
+    assert_eq!(threads(pid), 2, "the worker thread started");
     // Exhausted: alive, not spinning, still serving the connections it has.
     let before = cpu_ticks(pid);
     let t0 = Instant::now();
