@@ -354,7 +354,8 @@ fn tcp_transfers_are_byte_exact_on_parallel_connections() {
     const MIB_EACH_WAY: u64 = 128;
     let backend = Server::start("127.0.0.1:0", echo);
     let port = free_tcp_port();
-    let _p = start(&args(&["--map", &format!("127.0.0.1:{port}:127.0.0.1:{}/tcp", backend.port())]));
+    // Three threads, whatever the CPU count: connections are handed to workers.
+    let p = start(&args(&["--threads", "3", "--map", &format!("127.0.0.1:{port}:127.0.0.1:{}/tcp", backend.port())]));
     let addr = format!("127.0.0.1:{port}");
     let base = Arc::new(base_block());
     let blocks = MIB_EACH_WAY * 1024 * 1024 / BLOCK as u64;
@@ -381,6 +382,7 @@ fn tcp_transfers_are_byte_exact_on_parallel_connections() {
         h.join().expect("connection thread").expect("stream through the proxy");
     }
     eprintln!("{CONNS} connections x {MIB_EACH_WAY} MiB each way through the proxy in {:?}", t0.elapsed());
+    assert_eq!(threads(p.child.id()), 3, "the connections were spread over three threads");
 }
 
 #[test]
@@ -667,28 +669,49 @@ fn max_conns_caps_connections_per_port() {
     let backend = Server::start("127.0.0.1:0", echo);
     let port = free_tcp_port();
     let addr = format!("127.0.0.1:{port}");
-    let p = start(&args(&["--max-conns", "2", "--map", &format!("127.0.0.1:{port}:127.0.0.1:{}", backend.port())]));
+    // Two threads: the first client stays on the main thread, the second goes
+    // to a worker, so a close in either must let the next client in.
+    let p = start(&args(&[
+        "--threads",
+        "2",
+        "--max-conns",
+        "2",
+        "--map",
+        &format!("127.0.0.1:{port}:127.0.0.1:{}", backend.port()),
+    ]));
     let pid = p.child.id();
     let mut a = connect(&addr);
     ping(&mut a, b"a").expect("first");
     let mut b = connect(&addr);
     ping(&mut b, b"b").expect("second");
-    // The third waits in the backlog.
+    let waits = |c: &mut TcpStream, msg: &[u8]| {
+        c.write_all(msg).expect("write");
+        c.set_read_timeout(Some(Duration::from_millis(300))).expect("timeout");
+        let mut buf = [0u8; 1];
+        let r = c.read(&mut buf);
+        assert!(
+            matches!(&r, Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)),
+            "connection served over the cap: {r:?}"
+        );
+    };
+    let served = |c: &mut TcpStream, msg: &[u8]| {
+        c.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        let mut buf = [0u8; 1];
+        c.read_exact(&mut buf).expect("served once a connection closed");
+        assert_eq!(&buf, msg);
+    };
+    // The third waits in the backlog until one of the two closes.
     let mut c = connect(&addr);
-    c.write_all(b"c").expect("write");
-    c.set_read_timeout(Some(Duration::from_millis(300))).expect("timeout");
-    let mut buf = [0u8; 1];
-    let r = c.read(&mut buf);
-    assert!(
-        matches!(&r, Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)),
-        "third connection served over the cap: {r:?}"
-    );
+    waits(&mut c, b"c");
     assert_eq!(sockets(pid), 5, "listener and two proxied connections");
+    assert_eq!(threads(pid), 2, "the second connection went to a worker");
+    drop(b);
+    served(&mut c, b"c");
+    let mut d = connect(&addr);
+    waits(&mut d, b"d");
     drop(a);
-    c.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-    c.read_exact(&mut buf).expect("third served once the first closed");
-    assert_eq!(&buf, b"c");
-    ping(&mut b, b"b2").expect("second still served");
+    served(&mut d, b"d");
+    ping(&mut c, b"c2").expect("third still served");
 }
 
 #[test]
