@@ -96,9 +96,11 @@ impl Team {
             }
         }
         if best.0 > 0 && self.seats.len() + 1 < self.size {
-            // Without a thread (no descriptors, no memory) the clients stay here.
-            if let Ok(i) = self.spawn() {
-                return Some(i);
+            match self.spawn() {
+                Ok(i) => return Some(i),
+                // No thread (no descriptors, no memory): the team stays as
+                // it is, rather than paying for a failed try per client.
+                Err(_) => self.size = self.seats.len() + 1,
             }
         }
         best.1
