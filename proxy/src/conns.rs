@@ -2,7 +2,6 @@
 //! thread have their own: slab, pipe pool and list of unfinished turns, so
 //! pumping takes no lock.
 
-use crate::netns::Sockets;
 use crate::slab::Slab;
 use crate::sock::{self, out_of_fds};
 use crate::splice::PipePool;
@@ -68,9 +67,9 @@ impl Conns {
     }
 
     /// Dials `origin`'s backend for `client` and starts pumping between them.
-    pub fn open(&mut self, registry: &Registry, sockets: &Sockets, origin: &Arc<Origin>, client: TcpStream) -> Dial {
+    pub fn open(&mut self, registry: &Registry, origin: &Arc<Origin>, client: TcpStream) -> Dial {
         let backend = origin.backend;
-        let fd = match sockets.socket(sock::domain(&backend), libc::SOCK_STREAM) {
+        let fd = match sock::socket(sock::domain(&backend), libc::SOCK_STREAM) {
             Ok(fd) => fd,
             Err(e) if out_of_fds(&e) => {
                 self.pipes.clear();

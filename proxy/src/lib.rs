@@ -53,7 +53,6 @@ fn raise_nofile_limit() {
 /// Opens every listener and the event loop.
 fn start(cfg: &Config, mut inherited: Option<std::io::Result<OwnedFd>>) -> Result<server::Server, StartError> {
     let signals = signals::StopSignals::new().map_err(|e| StartError::new(1, format!("block stop signals: {e}")))?;
-    let sockets = netns::Sockets::new(cfg.netns.as_deref()).map_err(|e| StartError::new(1, e))?;
     let mut listeners: Vec<(Listener, SocketAddr)> = Vec::new();
     for (i, m) in cfg.mappings.iter().enumerate() {
         if Some(i) == cfg.listen_fd {
@@ -74,7 +73,11 @@ fn start(cfg: &Config, mut inherited: Option<std::io::Result<OwnedFd>>) -> Resul
             listeners.push((l, backend));
         }
     }
-    server::Server::new(cfg, listeners, sockets, signals).map_err(|e| StartError::new(1, format!("event loop: {e}")))
+    // Only once every listener is bound in the host namespace.
+    if let Some(path) = &cfg.netns {
+        netns::enter(path).map_err(|e| StartError::new(1, e))?;
+    }
+    server::Server::new(cfg, listeners, signals).map_err(|e| StartError::new(1, format!("event loop: {e}")))
 }
 
 /// Says what went wrong on stderr (if it can).

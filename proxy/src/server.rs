@@ -11,7 +11,6 @@
 use crate::args::Config;
 use crate::conns::{Conns, Dial, Origin, CONN};
 use crate::listen::Listener;
-use crate::netns::Sockets;
 use crate::signals::StopSignals;
 use crate::slab::Slab;
 use crate::sock::{self, out_of_fds, would_block};
@@ -61,7 +60,6 @@ pub struct Server {
     /// The TCP connections this thread pumps.
     conns: Conns,
     team: Team,
-    sockets: Arc<Sockets>,
     signals: StopSignals,
     /// Listener and flow tokens whose turn ended with work left.
     again: Vec<usize>,
@@ -85,19 +83,16 @@ impl Server {
     pub fn new(
         cfg: &Config,
         listeners: Vec<(Listener, SocketAddr)>,
-        sockets: Sockets,
         signals: StopSignals,
     ) -> io::Result<Server> {
         let poll = Poll::new()?;
         poll.registry().register(&mut SourceFd(&signals.raw_fd()), SIGNALS, Interest::READABLE)?;
-        let sockets = Arc::new(sockets);
-        let team = Team::new(cfg.threads(), &poll, sockets.clone())?;
+        let team = Team::new(cfg.threads(), &poll)?;
         let mut s = Server {
             poll,
             entries: Slab::default(),
             conns: Conns::default(),
             team,
-            sockets,
             signals,
             again: Vec::new(),
             udp_buf: Vec::new(),
@@ -261,7 +256,7 @@ impl Server {
         self.accept_paused = None;
         // Clients accepted when the backend socket could not be had go first.
         while let Some((origin, client)) = self.parked.pop_front() {
-            match self.conns.open(self.poll.registry(), &self.sockets, &origin, client) {
+            match self.conns.open(self.poll.registry(), &origin, client) {
                 Dial::Open => {}
                 Dial::Dropped => origin.release(),
                 Dial::OutOfFds(client) => {
@@ -316,7 +311,7 @@ impl Server {
                         self.team.hand(w, origin, client);
                         continue;
                     }
-                    match self.conns.open(self.poll.registry(), &self.sockets, &origin, client) {
+                    match self.conns.open(self.poll.registry(), &origin, client) {
                         Dial::Open => {}
                         Dial::Dropped => origin.release(),
                         // Kept until descriptors free up, rather than dropped.
@@ -390,7 +385,7 @@ impl Server {
                 self.remove_flow(f);
             }
         }
-        let fd = match self.sockets.socket(sock::domain(&backend), libc::SOCK_DGRAM) {
+        let fd = match sock::socket(sock::domain(&backend), libc::SOCK_DGRAM) {
             Ok(fd) => fd,
             Err(e) => {
                 if out_of_fds(&e) {

@@ -12,7 +12,6 @@
 //! as it does for its own.
 
 use crate::conns::{Conns, Dial, Origin};
-use crate::netns::Sockets;
 use mio::net::TcpStream;
 use mio::{Events, Poll, Token, Waker};
 use std::io::{self, Write};
@@ -43,7 +42,6 @@ struct Shared {
     /// The main thread wants to hear of every closed connection (a
     /// listener is capped or accepting is paused).
     watch: AtomicBool,
-    sockets: Arc<Sockets>,
 }
 
 /// One worker as the main thread sees it.
@@ -68,14 +66,13 @@ pub struct Team {
 
 impl Team {
     /// Up to `size` threads in all; the main thread's waker goes into `poll`.
-    pub fn new(size: usize, poll: &Poll, sockets: Arc<Sockets>) -> io::Result<Team> {
+    pub fn new(size: usize, poll: &Poll) -> io::Result<Team> {
         let size = size.clamp(1, MAX_THREADS);
         let shared = if size > 1 {
             Some(Arc::new(Shared {
                 main: Waker::new(poll.registry(), WAKER)?,
                 returned: Mutex::new(Vec::new()),
                 watch: AtomicBool::new(false),
-                sockets,
             }))
         } else {
             None
@@ -184,7 +181,7 @@ fn work(mut poll: Poll, seat: &Seat, shared: &Shared) {
             }
             let new = std::mem::take(&mut *lock(&seat.inbox));
             for (origin, client) in new {
-                match conns.open(poll.registry(), &shared.sockets, &origin, client) {
+                match conns.open(poll.registry(), &origin, client) {
                     Dial::Open => {}
                     Dial::Dropped => {
                         origin.release();

@@ -1085,7 +1085,7 @@ fn netns_dials_the_backend_inside_the_namespace() {
     }
     let host = Server::start("127.0.0.1:0", say_host);
     let bport = host.port();
-    let (tx, rx) = mpsc::channel::<(String, TcpListener)>();
+    let (tx, rx) = mpsc::channel::<(String, TcpListener, UdpSocket)>();
     let (stop_tx, stop_rx) = mpsc::channel::<()>();
     let ns_thread = std::thread::spawn(move || {
         // SAFETY: unshare moves only this thread into a new network namespace.
@@ -1097,22 +1097,57 @@ fn netns_dials_the_backend_inside_the_namespace() {
         );
         loopback_up();
         let l = TcpListener::bind(("127.0.0.1", bport)).expect("bind inside the namespace");
+        let u = UdpSocket::bind(("127.0.0.1", bport)).expect("bind UDP inside the namespace");
         // SAFETY: gettid has no preconditions.
         let tid = unsafe { libc::gettid() };
-        let _ = tx.send((format!("/proc/{}/task/{tid}/ns/net", std::process::id()), l));
+        let _ = tx.send((format!("/proc/{}/task/{tid}/ns/net", std::process::id()), l, u));
         // Keep the thread (and its namespace path) until the test ends.
         let _ = stop_rx.recv_timeout(Duration::from_secs(60));
     });
-    let (path, l) = rx.recv_timeout(Duration::from_secs(10)).expect("namespace thread");
+    let (path, l, u) = rx.recv_timeout(Duration::from_secs(10)).expect("namespace thread");
     let inside = Server::on(l, say_netns);
-    let port = free_tcp_port();
-    let p = start(&args(&["--netns", &path, "--map", &format!("127.0.0.1:{port}:127.0.0.1:{bport}")]));
+    // A UDP backend in the namespace answers each datagram (for a bounded time).
+    let udp_stop = Arc::new(AtomicBool::new(false));
+    let stop = udp_stop.clone();
+    let udp_backend = std::thread::spawn(move || {
+        u.set_read_timeout(Some(Duration::from_millis(100))).expect("timeout");
+        let mut buf = [0u8; 64];
+        let t0 = Instant::now();
+        while !stop.load(Ordering::SeqCst) && t0.elapsed() < Duration::from_secs(60) {
+            if let Ok((_, from)) = u.recv_from(&mut buf) {
+                let _ = u.send_to(b"netns udp", from);
+            }
+        }
+    });
+    let (port, uport) = (free_tcp_port(), free_udp_port());
+    // Two threads: the main one enters the namespace after binding, the worker
+    // it starts dials from there too.
+    let p = start(&args(&[
+        "--threads",
+        "2",
+        "--netns",
+        &path,
+        "--map",
+        &format!("127.0.0.1:{port}:127.0.0.1:{bport}"),
+        "--map",
+        &format!("127.0.0.1:{uport}:127.0.0.1:{bport}/udp"),
+    ]));
     for _ in 0..3 {
-        let mut c = connect(&format!("127.0.0.1:{port}"));
-        let mut s = String::new();
-        c.read_to_string(&mut s).expect("read");
-        assert_eq!(s, "netns", "the backend was dialled outside the namespace");
+        // Two at once, so one is dialled by the worker.
+        let mut cs = [connect(&format!("127.0.0.1:{port}")), connect(&format!("127.0.0.1:{port}"))];
+        for c in &mut cs {
+            let mut s = String::new();
+            c.read_to_string(&mut s).expect("read");
+            assert_eq!(s, "netns", "the backend was dialled outside the namespace");
+        }
     }
+    assert_eq!(threads(p.child.id()), 2, "a worker served connections");
+    let client = UdpSocket::bind("127.0.0.1:0").expect("udp client");
+    client.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    client.send_to(b"hi", ("127.0.0.1", uport)).expect("send");
+    let mut buf = [0u8; 64];
+    let n = client.recv(&mut buf).expect("a UDP reply from the backend inside the namespace");
+    assert_eq!(&buf[..n], b"netns udp");
     // The listener itself is in the host namespace.
     let mut direct = connect(&format!("127.0.0.1:{bport}"));
     let mut s = String::new();
@@ -1122,6 +1157,8 @@ fn netns_dials_the_backend_inside_the_namespace() {
     drop(inside);
     let _ = stop_tx.send(());
     let _ = ns_thread.join();
+    udp_stop.store(true, Ordering::SeqCst);
+    let _ = udp_backend.join();
 
     // A path that is not a namespace fails clearly.
     let out = run(
