@@ -21,8 +21,6 @@ pub const CONN: usize = 1 << (usize::BITS - 2);
 /// What a TCP listener shares with the connections it accepted, in
 /// whichever thread they are pumped.
 pub struct Origin {
-    /// The listener's slot in the main thread.
-    pub listener: usize,
     pub backend: SocketAddr,
     /// Connections accepted and not closed yet (`--max-conns`).
     pub active: AtomicUsize,

@@ -114,7 +114,7 @@ impl Server {
                     // Accepted sockets inherit it, saving a call per client.
                     let nodelay = sock::setsockopt(sock.as_raw_fd(), libc::IPPROTO_TCP, libc::TCP_NODELAY, 1 as libc::c_int)
                         .is_ok();
-                    let origin = Arc::new(Origin { listener: slot, backend, active: AtomicUsize::new(0) });
+                    let origin = Arc::new(Origin { backend, active: AtomicUsize::new(0) });
                     s.entries.insert(Entry::TcpListen(TcpListen { sock, origin, capped: false, nodelay }));
                     s.tcp_listeners.push(slot);
                 }
