@@ -18,6 +18,10 @@ use std::sync::Arc;
 /// before it is tested.
 pub const CONN: usize = 1 << (usize::BITS - 2);
 
+fn token(slot: usize, side: usize) -> usize {
+    CONN | (slot * 2 + side)
+}
+
 /// What a TCP listener shares with the connections it accepted, in
 /// whichever thread they are pumped.
 pub struct Origin {
@@ -36,7 +40,8 @@ impl Origin {
 /// What became of a new client.
 pub enum Dial {
     Open,
-    /// Closed: the backend is unreachable or the client could not be watched.
+    /// Closed (and released from its origin): the backend is unreachable
+    /// or the client could not be watched.
     Dropped,
     /// No descriptor for the backend socket right now.
     OutOfFds(TcpStream),
@@ -66,6 +71,14 @@ impl Conns {
 
     /// Dials `origin`'s backend for `client` and starts pumping between them.
     pub fn open(&mut self, registry: &Registry, origin: &Arc<Origin>, client: TcpStream) -> Dial {
+        let dial = self.dial(registry, origin, client);
+        if let Dial::Dropped = dial {
+            origin.release();
+        }
+        dial
+    }
+
+    fn dial(&mut self, registry: &Registry, origin: &Arc<Origin>, client: TcpStream) -> Dial {
         let backend = origin.backend;
         let fd = match sock::socket(sock::domain(&backend), libc::SOCK_STREAM) {
             Ok(fd) => fd,
@@ -84,14 +97,14 @@ impl Conns {
         let mut client = client;
         let mut backend = TcpStream::from_std(std::net::TcpStream::from(fd));
         let slot = self.entries.next_index();
-        if registry.register(&mut client, Token(CONN | (slot * 2 + CLIENT)), tcp::INTEREST).is_err()
-            || registry.register(&mut backend, Token(CONN | (slot * 2 + BACKEND)), tcp::INTEREST).is_err()
+        if registry.register(&mut client, Token(token(slot, CLIENT)), tcp::INTEREST).is_err()
+            || registry.register(&mut backend, Token(token(slot, BACKEND)), tcp::INTEREST).is_err()
         {
             return Dial::Dropped;
         }
         self.entries.insert((Box::new(Conn::new(client, backend, connecting)), origin.clone()));
         if !connecting {
-            self.again.push(CONN | (slot * 2 + CLIENT));
+            self.again.push(token(slot, CLIENT));
         }
         Dial::Open
     }
@@ -131,7 +144,7 @@ impl Conns {
         match out {
             Outcome::Idle => 0,
             Outcome::More => {
-                self.again.push(CONN | (slot * 2));
+                self.again.push(token(slot, CLIENT));
                 0
             }
             Outcome::Done => self.close(slot),

@@ -257,8 +257,7 @@ impl Server {
         // Clients accepted when the backend socket could not be had go first.
         while let Some((origin, client)) = self.parked.pop_front() {
             match self.conns.open(self.poll.registry(), &origin, client) {
-                Dial::Open => {}
-                Dial::Dropped => origin.release(),
+                Dial::Open | Dial::Dropped => {}
                 Dial::OutOfFds(client) => {
                     self.parked.push_front((origin, client));
                     return self.pause_accepting();
@@ -312,8 +311,7 @@ impl Server {
                         continue;
                     }
                     match self.conns.open(self.poll.registry(), &origin, client) {
-                        Dial::Open => {}
-                        Dial::Dropped => origin.release(),
+                        Dial::Open | Dial::Dropped => {}
                         // Kept until descriptors free up, rather than dropped.
                         Dial::OutOfFds(client) => {
                             self.parked.push_back((origin, client));

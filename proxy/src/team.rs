@@ -183,10 +183,8 @@ fn work(mut poll: Poll, seat: &Seat, shared: &Shared) {
             for (origin, client) in new {
                 match conns.open(poll.registry(), &origin, client) {
                     Dial::Open => {}
-                    Dial::Dropped => {
-                        origin.release();
-                        closed += 1;
-                    }
+                    // Counted as a close: it was counted open when handed over.
+                    Dial::Dropped => closed += 1,
                     Dial::OutOfFds(client) => {
                         lock(&shared.returned).push((origin, client));
                         seat.open.fetch_sub(1, Ordering::Relaxed);
