@@ -662,6 +662,12 @@ fn collect_pids(dir: &Path, top: bool, out: &mut Vec<i32>) -> Result<()> {
 }
 
 fn remove_tree(dir: &Path, deadline: Instant) -> Result<()> {
+    // Most have no sub-cgroups and no tasks left: one rmdir, no listing.
+    match std::fs::remove_dir(dir) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(_) => {}
+    }
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),

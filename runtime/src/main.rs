@@ -7,6 +7,12 @@ use skiff_runtime::exec::{self, ExecOpts};
 use skiff_runtime::{features, logging, spec, state};
 use std::path::PathBuf;
 
+/// Not musl's malloc, which returns pages to the kernel after almost every
+/// free (see Cargo.toml). The runtime is single-threaded, so the allocator's
+/// lock is never held across its forks and clones.
+#[global_allocator]
+static ALLOC: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+
 const USAGE: &str = "usage: runtime [global options] COMMAND [options] ID
 
 global options: --root DIR  --log FILE  --log-format text|json  --debug  --systemd-cgroup  --rootless VALUE
