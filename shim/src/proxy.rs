@@ -82,13 +82,9 @@ pub fn start(argv: &[String], output: Option<&File>) -> Result<libc::pid_t, Stri
         return Ok(pid);
     }
     // No report: fine if it is still running (a proxy without fd 3 support).
-    let gone = Instant::now() + Duration::from_millis(50);
-    while Instant::now() < gone {
-        if let Some(st) = event::reap(pid) {
-            let (code, _) = event::exit_code(st);
-            return Err(format!("proxy {prog} exited with status {code} before listening"));
-        }
-        std::thread::sleep(Duration::from_millis(5));
+    if let Some(st) = event::reap_within(pid, Duration::from_millis(50)) {
+        let (code, _) = event::exit_code(st);
+        return Err(format!("proxy {prog} exited with status {code} before listening"));
     }
     Ok(pid)
 }
@@ -96,12 +92,8 @@ pub fn start(argv: &[String], output: Option<&File>) -> Result<libc::pid_t, Stri
 /// SIGTERM, up to [`STOP_GRACE`], then SIGKILL; reaps it.
 pub fn stop(pid: libc::pid_t) {
     event::signal(pid, libc::SIGTERM);
-    let deadline = Instant::now() + STOP_GRACE;
-    while Instant::now() < deadline {
-        if event::reap(pid).is_some() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(5));
+    if event::reap_within(pid, STOP_GRACE).is_some() {
+        return;
     }
     event::signal(pid, libc::SIGKILL);
     let mut st = 0;
