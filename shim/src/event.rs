@@ -192,11 +192,9 @@ pub fn reap_within(pid: libc::pid_t, timeout: Duration) -> Option<libc::c_int> {
         }
         match &pidfd {
             Some(fd) => {
+                // Readable: it exited, and the reap above gets it; should that
+                // fail (not our child any more), nap instead of polling again.
                 if poll(&mut [pollfd(fd.as_raw_fd(), libc::POLLIN)], Some(left)).unwrap_or(1) > 0 {
-                    if let Some(st) = reap(pid) {
-                        return Some(st);
-                    }
-                    // Exited yet not reapable (not our child any more): nap instead.
                     pidfd = None;
                 }
             }
