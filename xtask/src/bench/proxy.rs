@@ -8,6 +8,7 @@
 //! [`Procs`] guard, killed (group and all) when the guard drops; every wait
 //! has a deadline.
 
+use super::runtime::{loadavg, ratio, rss_kib, verdict};
 use super::{stats, Stats};
 use crate::prereq::{check, run_bounded};
 use std::collections::{HashMap, HashSet};
@@ -308,19 +309,9 @@ fn start(kind: Kind, ours: &Path, pairs: &[(u16, u16)], procs: &mut Procs, tmp: 
     Ok(procs.pids()[first..].to_vec())
 }
 
-/// The 1-minute load average.
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split_whitespace().next().unwrap_or("?").to_string()
-}
-
-/// VmRSS in KiB of `pid`.
-fn rss_kib(pid: u32) -> Result<u64, String> {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .ok_or_else(|| format!("no VmRSS for pid {pid}"))
+/// VmRSS in KiB of `pid`, or why not.
+fn rss(pid: u32) -> Result<u64, String> {
+    rss_kib(pid).ok_or_else(|| format!("no VmRSS for pid {pid}"))
 }
 
 /// Gbit/s of one `iperf3 -c 127.0.0.1 -p PORT -t SECS` (receiver side).
@@ -398,25 +389,6 @@ fn alternate(
         }
     }
     Ok(s.into_iter().map(stats).collect())
-}
-
-/// A ratio with enough digits to be non-zero.
-fn ratio(r: f64) -> String {
-    if r >= 0.1 {
-        format!("{r:.2}")
-    } else if r >= 0.01 {
-        format!("{r:.3}")
-    } else {
-        format!("{r:.5}")
-    }
-}
-
-fn verdict(ok: bool) -> &'static str {
-    if ok {
-        "PASS"
-    } else {
-        "MISS"
-    }
 }
 
 /// Table of throughput-like results (higher is better); index 1 is ours.
@@ -554,7 +526,7 @@ fn rss_section(ours: &Path, tmp: &Path, quick: bool) -> Result<String, String> {
         let p = free_ports(2)?;
         let pids = start(PROXIES[i], ours, &[(p[0], p[1])], &mut procs, tmp)?;
         std::thread::sleep(settle);
-        pids.iter().map(|&pid| rss_kib(pid)).sum::<Result<u64, String>>().map(|k| k as f64)
+        pids.iter().map(|&pid| rss(pid)).sum::<Result<u64, String>>().map(|k| k as f64)
     })?;
     const N: u16 = 1000;
     let base = free_range(2 * N)?;
@@ -564,7 +536,7 @@ fn rss_section(ours: &Path, tmp: &Path, quick: bool) -> Result<String, String> {
         let mut procs = Procs::default();
         let pids = start(kind, ours, &pairs, &mut procs, tmp)?;
         std::thread::sleep(settle * 2);
-        let kib = pids.iter().map(|&pid| rss_kib(pid)).sum::<Result<u64, String>>()?;
+        let kib = pids.iter().map(|&pid| rss(pid)).sum::<Result<u64, String>>()?;
         eprintln!("bench proxy: idle RSS KiB ({N} ports) {}: {kib} in {} processes", kind.name(), pids.len());
         many.insert(kind.name(), (kib, pids.len()));
     }
