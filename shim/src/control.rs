@@ -228,8 +228,20 @@ mod tests {
         assert_eq!(md.permissions().mode() & 0o777, 0o600);
         assert!(listen(&p).unwrap_err().to_string().contains("already serving"));
         drop(l);
-        // Stale socket file: replaced.
-        let _l = listen(&p).unwrap();
+        // Stale socket file: replaced. A concurrent test's child may hold a
+        // copy of the listener between its fork and exec (the fd is
+        // CLOEXEC, not yet closed), and then a connect still succeeds: poll
+        // until that child has exec'd, with a deadline.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let _l = loop {
+            match listen(&p) {
+                Ok(l) => break l,
+                Err(e) if std::time::Instant::now() < deadline && e.kind() == io::ErrorKind::AddrInUse => {
+                    std::thread::sleep(std::time::Duration::from_millis(5))
+                }
+                Err(e) => panic!("a stale socket file is not replaced: {e}"),
+            }
+        };
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
