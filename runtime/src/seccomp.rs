@@ -30,6 +30,7 @@
 //! dropped (runc's order).
 
 pub mod bpf;
+pub mod docker;
 pub mod syscalls;
 
 use crate::error::{err, Error, Result};
@@ -616,51 +617,14 @@ mod tests {
     }
 
 
-    /// moby's profiles/seccomp setupSeccomp: Docker's profile format to
-    /// `linux.seccomp` for `caps` on this machine's architecture.
+    /// A Docker-format profile file as `linux.seccomp` for `caps` here.
     fn docker_profile(path: &str, caps: &[&str]) -> serde_json::Value {
         let text = std::fs::read_to_string(path)
             .unwrap_or_else(|e| panic!("{path} (package golang-github-containers-common): {e}"));
         let p: serde_json::Value = serde_json::from_str(&text).unwrap();
-        let (goarch, native) =
-            if cfg!(target_arch = "x86_64") { ("amd64", "SCMP_ARCH_X86_64") } else { ("arm64", "SCMP_ARCH_AARCH64") };
-        let mut arches = Vec::new();
-        for m in p["archMap"].as_array().unwrap() {
-            if m["architecture"] == native {
-                arches.push(m["architecture"].clone());
-                arches.extend(m["subArchitectures"].as_array().unwrap().iter().cloned());
-            }
-        }
-        let has = |list: &serde_json::Value, v: &str| list.as_array().is_some_and(|l| l.iter().any(|x| x == v));
-        let mut out = Vec::new();
-        for c in p["syscalls"].as_array().unwrap() {
-            let (inc, exc) = (&c["includes"], &c["excludes"]);
-            if has(&exc["arches"], goarch)
-                || exc["caps"].as_array().is_some_and(|l| l.iter().any(|x| caps.iter().any(|c| x == c)))
-            {
-                continue;
-            }
-            if inc["arches"].as_array().is_some_and(|l| !l.is_empty()) && !has(&inc["arches"], goarch) {
-                continue;
-            }
-            if inc["caps"].as_array().is_some_and(|l| l.iter().any(|x| !caps.iter().any(|c| x == c))) {
-                continue;
-            }
-            let names = if c["names"].is_array() { c["names"].clone() } else { json!([c["name"]]) };
-            let mut call = json!({"names": names, "action": c["action"], "args": c["args"]});
-            if !c["args"].is_array() {
-                call["args"] = json!([]);
-            }
-            if !c["errnoRet"].is_null() {
-                call["errnoRet"] = c["errnoRet"].clone();
-            }
-            out.push(call);
-        }
-        let mut v = json!({"defaultAction": p["defaultAction"], "architectures": arches, "syscalls": out});
-        if !p["defaultErrnoRet"].is_null() {
-            v["defaultErrnoRet"] = p["defaultErrnoRet"].clone();
-        }
-        v
+        let caps: Vec<String> = caps.iter().map(|c| c.to_string()).collect();
+        let t = docker::Target { caps: &caps, goarch: docker::host_goarch(), kernel: docker::host_kernel() };
+        docker::to_oci(&p, &t).unwrap().unwrap()
     }
 
     #[test]
