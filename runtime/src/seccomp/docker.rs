@@ -155,12 +155,12 @@ pub fn to_oci(profile: &Value, t: &Target) -> Result<Option<Value>> {
         // Excluded if any part of `excludes` holds; kept only if every part
         // of `includes` holds.
         if let Some(ex) = holds(r.get("excludes"), t, i, "excludes")? {
-            if ex.iter().any(|h| *h == Some(true)) {
+            if ex.contains(&Some(true)) {
                 continue;
             }
         }
         if let Some(inc) = holds(r.get("includes"), t, i, "includes")? {
-            if inc.iter().any(|h| *h == Some(false)) {
+            if inc.contains(&Some(false)) {
                 continue;
             }
         }
