@@ -66,6 +66,7 @@ pub struct RunOpts {
     pub cap_add: Vec<String>,
     pub cap_drop: Vec<String>,
     pub privileged: bool,
+    pub security_opt: Vec<String>,
     pub entrypoint: Option<String>,
     pub stop_signal: Option<String>,
     pub stop_timeout: Option<u32>,
@@ -106,8 +107,9 @@ fn parse_volume(root: &Path, spec: &str) -> Result<Mount> {
         m => return err(format!("invalid volume specification: '{spec}': unknown mode {m:?}")),
     };
     let (kind, source) = if src.starts_with('/') {
+        // docker's -v makes a missing host path, as a directory.
         if !Path::new(src).exists() {
-            return err(format!("invalid volume specification: '{spec}': bind source path does not exist: {src}"));
+            std::fs::create_dir_all(src).ctx(|| format!("error while creating mount source path '{src}'"))?;
         }
         ("bind", src.to_string())
     } else {
@@ -163,6 +165,9 @@ pub fn create(env: &Env, o: &RunOpts) -> Result<Record> {
             ports.extend(network::parse_publish(key)?);
         }
     }
+    let security = crate::seccomp::parse(&o.security_opt)?;
+    // Privileged containers run unfiltered, whatever the profile (docker).
+    let seccomp = if o.privileged { None } else { crate::seccomp::profile(&security.seccomp)? };
     let policy: skiff_shim::restart::Policy = if o.restart.is_empty() { "no" } else { o.restart.as_str() }.parse().map_err(Error)?;
     if o.rm && policy != skiff_shim::restart::Policy::No {
         return err("Conflicting options: --restart and --rm");
@@ -212,6 +217,8 @@ pub fn create(env: &Env, o: &RunOpts) -> Result<Record> {
         stop_signal: o.stop_signal.clone().or_else(|| image.config.stop_signal.clone()).unwrap_or_else(|| "SIGTERM".into()),
         stop_timeout: o.stop_timeout.unwrap_or(10),
         labels,
+        privileged: o.privileged,
+        security_opt: o.security_opt.clone(),
         log_max_size,
         log_max_file,
         working_dir: o.workdir.clone().or_else(|| image.config.working_dir.clone()).unwrap_or_default(),
@@ -242,6 +249,8 @@ pub fn create(env: &Env, o: &RunOpts) -> Result<Record> {
             privileged: o.privileged,
             cap_add: &o.cap_add,
             cap_drop: &o.cap_drop,
+            seccomp: seccomp.as_ref(),
+            no_new_privileges: security.no_new_privileges,
         })?;
         let text = serde_json::to_vec_pretty(&cfg).ctx(|| "serialize config.json")?;
         skiff_runtime::state::write_atomic(&dir.join("config.json"), &text)
@@ -908,7 +917,8 @@ pub fn inspect(env: &Env, references: &[String]) -> std::result::Result<(), Fail
             },
             "HostConfig": {
                 "NetworkMode": rec.network, "RestartPolicy": {"Name": rec.restart}, "AutoRemove": rec.auto_remove,
-                "Init": rec.init, "Runtime": rec.runtime,
+                "Init": rec.init, "Runtime": rec.runtime, "Privileged": rec.privileged,
+                "SecurityOpt": Some(&rec.security_opt).filter(|s| !s.is_empty()),
             },
             "NetworkSettings": network::settings(&env.root, &rec, ports.into()),
             "Mounts": rec.mounts.iter().map(|m| {

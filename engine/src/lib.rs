@@ -10,6 +10,7 @@ pub mod oci;
 pub mod record;
 pub mod registry;
 pub mod rootfs;
+pub mod seccomp;
 pub mod terminal;
 pub mod volumes;
 pub mod commands;

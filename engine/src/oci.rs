@@ -131,6 +131,9 @@ pub struct Input<'a> {
     pub privileged: bool,
     pub cap_add: &'a [String],
     pub cap_drop: &'a [String],
+    /// The seccomp profile, in Docker's format (None: unfiltered).
+    pub seccomp: Option<&'a Value>,
+    pub no_new_privileges: bool,
 }
 
 fn cap_name(c: &str) -> String {
@@ -142,18 +145,28 @@ fn cap_name(c: &str) -> String {
     }
 }
 
+/// Every capability the engine itself may pass on: those in its bounding
+/// set. A container cannot be given more (capset fails), so on a host
+/// that withholds some (CAP_SYS_RESOURCE in some VMs) `--privileged` and
+/// `--cap-add ALL` mean all the others.
+fn all_caps() -> Vec<String> {
+    let names = skiff_runtime::capabilities::NAMES.iter().enumerate();
+    // SAFETY: PR_CAPBSET_READ only reads: 1 in the set, 0 not, -1 unknown.
+    names.filter(|(n, _)| unsafe { libc::prctl(libc::PR_CAPBSET_READ, *n as libc::c_ulong) } == 1).map(|(_, s)| s.to_string()).collect()
+}
+
 /// The config.json for the container.
 pub fn config(i: &Input) -> Result<Value> {
     let rec = i.rec;
     let mut caps: Vec<String> = if i.privileged {
-        skiff_runtime::capabilities::NAMES.iter().map(|s| s.to_string()).collect()
+        all_caps()
     } else {
         skiff_runtime::capabilities::DOCKER_DEFAULT.iter().map(|s| s.to_string()).collect()
     };
     for c in i.cap_add {
         let c = cap_name(c);
         if c == "CAP_ALL" {
-            caps = skiff_runtime::capabilities::NAMES.iter().map(|s| s.to_string()).collect();
+            caps = all_caps();
         } else if skiff_runtime::capabilities::number(&c).is_none() {
             return err(format!("unknown capability: {c:?}"));
         } else if !caps.contains(&c) {
@@ -225,6 +238,9 @@ pub fn config(i: &Input) -> Result<Value> {
         "resources": resources,
         "cgroupsPath": format!("/skiff/{}", rec.id),
     });
+    if let Some(s) = i.seccomp.map(|p| crate::seccomp::for_container(p, &caps)).transpose()?.flatten() {
+        linux["seccomp"] = s;
+    }
     if !i.privileged {
         linux["maskedPaths"] = json!(MASKED);
         linux["readonlyPaths"] = json!(READONLY);
@@ -238,7 +254,7 @@ pub fn config(i: &Input) -> Result<Value> {
             "env": rec.env,
             "cwd": if rec.working_dir.is_empty() { "/" } else { rec.working_dir.as_str() },
             "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
-            "noNewPrivileges": false,
+            "noNewPrivileges": i.no_new_privileges,
             "oomScoreAdj": 0
         },
         "root": {"path": i.rootfs, "readonly": i.read_only},

@@ -57,6 +57,11 @@ pub struct Record {
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
     #[serde(default)]
+    pub privileged: bool,
+    /// `--security-opt` values as given.
+    #[serde(default)]
+    pub security_opt: Vec<String>,
+    #[serde(default)]
     pub log_max_size: Option<String>,
     #[serde(default)]
     pub log_max_file: Option<u32>,

@@ -121,6 +121,10 @@ fn env_workdir_user_hostname_and_volumes() {
     assert_ne!(out.status.code(), Some(0), "write to a :ro volume succeeded");
     let out = e.run(&["run", "--rm", "--read-only", "busybox", "sh", "-c", "echo x > /file"]);
     assert_ne!(out.status.code(), Some(0), "write to a --read-only root succeeded");
+    // A missing host path is made, as a directory (docker's -v).
+    let made = e.dir.path().join("made/on/demand");
+    e.ok(&["run", "--rm", "-v", &format!("{}:/m", made.display()), "busybox", "sh", "-c", "echo in > /m/f"]);
+    assert_eq!(std::fs::read_to_string(made.join("f")).unwrap(), "in\n");
 }
 
 #[test]
@@ -500,4 +504,61 @@ fn system_and_volume_prune() {
     e.ok(&["rm", "-f", "-v", "busy"]);
     assert_eq!(volumes(&e), ["held", "used"]);
     e.assert_clean();
+}
+
+/// `grep`s the seccomp mode and no_new_privs of a container's process.
+fn security_status(e: &Engine, flags: &[&str]) -> String {
+    let mut args = vec!["run", "--rm", "--network", "none"];
+    args.extend(flags);
+    args.extend(["busybox", "grep", "-E", "^(Seccomp|NoNewPrivs):", "/proc/self/status"]);
+    e.ok(&args)
+}
+
+/// Docker's default seccomp profile is on unless `seccomp=unconfined` or
+/// `--privileged` turn it off; a profile file in Docker's format applies,
+/// to exec'd processes too; no-new-privileges reaches the process; bad
+/// profiles fail `run` with 125, naming the file.
+#[test]
+fn seccomp_profiles_and_no_new_privileges() {
+    let e = Engine::new("seccomp");
+    let s = security_status(&e, &[]);
+    assert!(s.contains("Seccomp:\t2") && s.contains("NoNewPrivs:\t0"), "{s}");
+    assert!(security_status(&e, &["--security-opt", "seccomp=unconfined"]).contains("Seccomp:\t0"));
+    assert!(security_status(&e, &["--privileged"]).contains("Seccomp:\t0"));
+    assert!(security_status(&e, &["--security-opt", "no-new-privileges"]).contains("NoNewPrivs:\t1"));
+    // The default: new namespaces need CAP_SYS_ADMIN; forks do not.
+    let out = e.run(&["run", "--rm", "--network", "none", "busybox", "unshare", "-U", "true"]);
+    assert_eq!(out.status.code(), Some(1), "unshare -U under the default profile: {}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("Operation not permitted"), "{}", text(&out.stderr));
+    e.ok(&["run", "--rm", "--network", "none", "--cap-add", "SYS_ADMIN", "busybox", "unshare", "-U", "true"]);
+    assert_eq!(e.ok(&["run", "--rm", "--network", "none", "busybox", "sh", "-c", "(echo forked) | cat"]).trim(), "forked");
+
+    // A profile of one's own: mkdir fails with EACCES, the rest is allowed.
+    let profile = e.dir.path().join("no-mkdir.json");
+    let rules = r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}"#;
+    std::fs::write(&profile, rules).unwrap();
+    let opt = format!("seccomp={}", profile.display());
+    let out = e.run(&["run", "--rm", "--network", "none", "--security-opt", &opt, "busybox", "mkdir", "/tmp/d"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("Permission denied"), "{}", text(&out.stderr));
+    let name = format!("sc{}", std::process::id());
+    e.ok(&["run", "-d", "--network", "none", "--name", &name, "--security-opt", &opt, "busybox", "sleep", "60"]);
+    let out = e.run(&["exec", &name, "mkdir", "/tmp/e"]);
+    assert!(text(&out.stderr).contains("Permission denied"), "exec escaped the profile: {}", text(&out.stderr));
+    e.ok(&["exec", &name, "touch", "/tmp/f"]);
+    assert_eq!(e.inspect(&name)["HostConfig"]["SecurityOpt"][0], opt.as_str());
+    e.ok(&["rm", "-f", &name]);
+
+    let missing = e.dir.path().join("missing.json");
+    let out = e.run(&["run", "--rm", "--security-opt", &format!("seccomp={}", missing.display()), "busybox", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(text(&out.stderr).contains(&format!("opening seccomp profile ({})", missing.display())), "{}", text(&out.stderr));
+    std::fs::write(&profile, r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_SOMETIMES"}]}"#).unwrap();
+    let out = e.run(&["run", "--rm", "--security-opt", &opt, "busybox", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(text(&out.stderr).contains("SCMP_ACT_SOMETIMES"), "{}", text(&out.stderr));
+    let out = e.run(&["run", "--rm", "--security-opt", "selinux", "busybox", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(text(&out.stderr).contains("invalid --security-opt \"selinux\""), "{}", text(&out.stderr));
+    assert!(e.ok(&["ps", "-a", "-q"]).trim().is_empty(), "failed runs left containers");
 }

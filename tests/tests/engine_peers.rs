@@ -152,3 +152,26 @@ fn engine_with_runc_and_tini() {
     assert_removed(&e, &id);
     assert_removed(&e, logs_id);
 }
+
+/// The seccomp config the engine writes (Docker's default profile, or a
+/// profile file) is one runc applies the same way as skiff's runtime.
+#[test]
+fn runc_applies_the_engines_seccomp_profiles() {
+    let e = Engine::new("runcsec");
+    let rt = runc().display().to_string();
+    let base = ["run", "--rm", "--network", "none", "--runtime", rt.as_str()];
+    let with = |extra: &[&str]| -> Vec<String> { base.iter().chain(extra).map(|s| s.to_string()).collect() };
+    let args = with(&["busybox", "grep", "^Seccomp:", "/proc/self/status"]);
+    assert!(e.ok(&args.iter().map(String::as_str).collect::<Vec<_>>()).contains("Seccomp:\t2"));
+    let args = with(&["busybox", "unshare", "-U", "true"]);
+    let out = e.run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(text(&out.stderr).contains("Operation not permitted"), "unshare -U under runc: {}", text(&out.stderr));
+    let profile = e.dir.path().join("no-mkdir.json");
+    let rules = r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}"#;
+    std::fs::write(&profile, rules).unwrap();
+    let opt = format!("seccomp={}", profile.display());
+    let args = with(&["--security-opt", &opt, "busybox", "sh", "-c", "mkdir /tmp/d || echo denied; touch /tmp/f && echo touched"]);
+    let out = e.run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(text(&out.stdout).split_whitespace().collect::<Vec<_>>(), ["denied", "touched"], "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("Permission denied"), "{}", text(&out.stderr));
+}
