@@ -75,7 +75,7 @@ impl Abi {
     /// The syscall number of `name` on this ABI (x32 numbers include the
     /// x32 bit), or None when the ABI has no such syscall.
     pub fn number(self, name: &str) -> Option<u32> {
-        let i = table::NAMES.lines().position(|n| n == name)?;
+        let i = names().binary_search(&name).ok()?;
         let n = column(self)?[i];
         match (n, self) {
             (table::NONE, _) => None,
@@ -84,6 +84,13 @@ impl Abi {
             _ => Some(n as u32),
         }
     }
+}
+
+/// `table::NAMES` as a slice, made once: a profile looks up hundreds of
+/// names per ABI, and scanning the text for each took milliseconds.
+fn names() -> &'static [&'static str] {
+    static NAMES: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    NAMES.get_or_init(|| table::NAMES.lines().collect())
 }
 
 #[cfg(target_arch = "x86_64")]
