@@ -67,6 +67,16 @@ pub struct RunOpts {
     pub cap_drop: Vec<String>,
     pub privileged: bool,
     pub security_opt: Vec<String>,
+    pub add_host: Vec<String>,
+    pub mounts: Vec<String>,
+    pub devices: Vec<String>,
+    pub ulimits: Vec<String>,
+    pub sysctls: Vec<String>,
+    pub group_add: Vec<String>,
+    pub shm_size: Option<i64>,
+    pub dns: Vec<String>,
+    pub dns_search: Vec<String>,
+    pub dns_option: Vec<String>,
     pub entrypoint: Option<String>,
     pub stop_signal: Option<String>,
     pub stop_timeout: Option<u32>,
@@ -118,7 +128,64 @@ fn parse_volume(root: &Path, spec: &str) -> Result<Mount> {
         let name = crate::volumes::ensure(root, name).map_err(|e| Error(format!("invalid volume specification: '{spec}': {}", e.0)))?;
         ("volume", crate::volumes::data_dir(root, &name).display().to_string())
     };
-    Ok(Mount { kind: kind.into(), source, destination: dst.into(), read_only })
+    Ok(Mount { kind: kind.into(), source, destination: dst.into(), read_only, ..Default::default() })
+}
+
+/// tmpfs options docker passes on (`--tmpfs PATH:OPTS`, `--mount
+/// type=tmpfs,tmpfs-size=,tmpfs-mode=`).
+fn tmpfs_options(what: &str, opts: &str) -> Result<Vec<String>> {
+    let flags = ["ro", "rw", "exec", "noexec", "suid", "nosuid", "dev", "nodev"];
+    let keyed = ["size", "mode", "uid", "gid", "nr_inodes", "nr_blocks"];
+    opts.split(',')
+        .filter(|o| !o.is_empty())
+        .map(|o| {
+            let known = flags.contains(&o) || o.split_once('=').is_some_and(|(k, v)| keyed.contains(&k) && !v.is_empty());
+            if known {
+                Ok(o.to_string())
+            } else {
+                err(format!("invalid tmpfs option {o:?} in {what} (size=, mode=, uid=, gid=, nr_inodes=, ro, rw, exec, noexec, suid, nosuid, dev, nodev)"))
+            }
+        })
+        .collect()
+}
+
+/// `--mount type=bind|volume|tmpfs,source=...,target=...[,readonly]`.
+fn parse_mount(root: &Path, spec: &str) -> Result<Mount> {
+    let bad = |why: String| err(format!("invalid argument {spec:?} for \"--mount\" flag: {why}"));
+    let (mut kind, mut src, mut dst, mut read_only, mut options) = ("volume", "", "", false, Vec::new());
+    for field in spec.split(',') {
+        let (k, v) = field.split_once('=').unwrap_or((field, ""));
+        match (k, v) {
+            ("type", t @ ("bind" | "volume" | "tmpfs")) => kind = t,
+            ("type", t) => return bad(format!("type {t:?} is not supported (bind, volume, tmpfs)")),
+            ("source" | "src", s) => src = s,
+            ("target" | "destination" | "dst", d) => dst = d,
+            ("readonly" | "ro", "" | "true" | "1") => read_only = true,
+            ("readonly" | "ro", "false" | "0") => read_only = false,
+            ("tmpfs-size", s) => options.push(format!("size={}", oci::parse_size(s)?)),
+            ("tmpfs-mode", m) if u32::from_str_radix(m, 8).is_ok() => options.push(format!("mode={m}")),
+            ("bind-propagation", "rprivate") | ("consistency", _) => {}
+            _ => return bad(format!("unknown or bad field {field:?}")),
+        }
+    }
+    if !dst.starts_with('/') {
+        return bad("target must be an absolute path".into());
+    }
+    match kind {
+        "bind" => {
+            if src.is_empty() {
+                return bad("missing source for a bind mount".into());
+            }
+            if !Path::new(src).exists() {
+                return err(format!("invalid mount config for type \"bind\": bind source path does not exist: {src}"));
+            }
+            Ok(Mount { kind: "bind".into(), source: src.into(), destination: dst.into(), read_only, ..Default::default() })
+        }
+        "tmpfs" if !src.is_empty() => bad("tmpfs mounts take no source".into()),
+        "tmpfs" => Ok(Mount { kind: "tmpfs".into(), source: "tmpfs".into(), destination: dst.into(), read_only, options }),
+        _ if src.starts_with('/') => bad(format!("volume names cannot be paths ({src}); use type=bind")),
+        _ => parse_volume(root, format!("{src}:{dst}{}", if read_only { ":ro" } else { "" }).trim_start_matches(':')),
+    }
 }
 
 fn read_env_file(p: &Path) -> Result<Vec<String>> {
@@ -149,12 +216,16 @@ pub fn create(env: &Env, o: &RunOpts) -> Result<Record> {
     for v in &o.volumes {
         mounts.push(parse_volume(&env.root, v)?);
     }
+    for m in &o.mounts {
+        mounts.push(parse_mount(&env.root, m)?);
+    }
     for t in &o.tmpfs {
-        let dst = t.split(':').next().unwrap_or(t);
+        let (dst, opts) = t.split_once(':').unwrap_or((t, ""));
         if !dst.starts_with('/') {
             return err(format!("invalid tmpfs specification: '{t}': the path must be absolute"));
         }
-        mounts.push(Mount { kind: "tmpfs".into(), source: "tmpfs".into(), destination: dst.into(), read_only: false });
+        let options = tmpfs_options(&format!("--tmpfs {t}"), opts)?;
+        mounts.push(Mount { kind: "tmpfs".into(), source: "tmpfs".into(), destination: dst.into(), options, ..Default::default() });
     }
     let mut ports = Vec::new();
     for p in &o.publish {
@@ -173,6 +244,34 @@ pub fn create(env: &Env, o: &RunOpts) -> Result<Record> {
         return err("Conflicting options: --restart and --rm");
     }
     let network = network::mode(&env.root, &o.network)?;
+    let resolver = !(o.add_host.is_empty() && o.dns.is_empty() && o.dns_search.is_empty() && o.dns_option.is_empty());
+    if network.starts_with("container:") && resolver {
+        return err("conflicting options: dns and the network mode");
+    }
+    for d in &o.dns {
+        if d.parse::<std::net::IpAddr>().is_err() {
+            return err(format!("{d} is not an ip address (--dns)"));
+        }
+    }
+    let mut extras = oci::Extras { group_add: o.group_add.clone(), shm_size: o.shm_size, ..Default::default() };
+    for d in &o.devices {
+        extras.devices.push(crate::devices::parse(d)?);
+    }
+    for u in &o.ulimits {
+        let r = oci::parse_ulimit(u)?;
+        // A later --ulimit of the same kind wins.
+        extras.rlimits.retain(|x| x["type"] != r["type"]);
+        extras.rlimits.push(r);
+    }
+    for s in &o.sysctls {
+        let (k, v) = oci::parse_sysctl(s, network == "host")?;
+        extras.sysctls.insert(k, v);
+    }
+    let mut extra_hosts = Vec::new();
+    for h in &o.add_host {
+        let gateway = if h.ends_with("host-gateway") { network::gateway(&env.root, &env.net)? } else { std::net::Ipv4Addr::UNSPECIFIED };
+        extra_hosts.push(network::parse_add_host(h, gateway)?);
+    }
     if network.starts_with("container:") && !ports.is_empty() {
         return err("conflicting options: port publishing and the container type network mode");
     }
@@ -219,6 +318,10 @@ pub fn create(env: &Env, o: &RunOpts) -> Result<Record> {
         labels,
         privileged: o.privileged,
         security_opt: o.security_opt.clone(),
+        extra_hosts,
+        dns: o.dns.clone(),
+        dns_search: o.dns_search.clone(),
+        dns_options: o.dns_option.clone(),
         log_max_size,
         log_max_file,
         working_dir: o.workdir.clone().or_else(|| image.config.working_dir.clone()).unwrap_or_default(),
@@ -251,6 +354,7 @@ pub fn create(env: &Env, o: &RunOpts) -> Result<Record> {
             cap_drop: &o.cap_drop,
             seccomp: seccomp.as_ref(),
             no_new_privileges: security.no_new_privileges,
+            extras: &extras,
         })?;
         let text = serde_json::to_vec_pretty(&cfg).ctx(|| "serialize config.json")?;
         skiff_runtime::state::write_atomic(&dir.join("config.json"), &text)
@@ -919,6 +1023,8 @@ pub fn inspect(env: &Env, references: &[String]) -> std::result::Result<(), Fail
                 "NetworkMode": rec.network, "RestartPolicy": {"Name": rec.restart}, "AutoRemove": rec.auto_remove,
                 "Init": rec.init, "Runtime": rec.runtime, "Privileged": rec.privileged,
                 "SecurityOpt": Some(&rec.security_opt).filter(|s| !s.is_empty()),
+                "ExtraHosts": Some(&rec.extra_hosts).filter(|s| !s.is_empty()),
+                "Dns": rec.dns, "DnsSearch": rec.dns_search, "DnsOptions": rec.dns_options,
             },
             "NetworkSettings": network::settings(&env.root, &rec, ports.into()),
             "Mounts": rec.mounts.iter().map(|m| {

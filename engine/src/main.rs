@@ -51,6 +51,17 @@ const RUN_FLAGS: &[Flag] = &[
     flag("cap-drop", None, true),
     flag("privileged", None, false),
     flag("security-opt", None, true),
+    flag("add-host", None, true),
+    flag("mount", None, true),
+    flag("device", None, true),
+    flag("ulimit", None, true),
+    flag("sysctl", None, true),
+    flag("group-add", None, true),
+    flag("shm-size", None, true),
+    flag("dns", None, true),
+    flag("dns-search", None, true),
+    flag("dns-option", None, true),
+    flag("dns-opt", None, true),
     flag("entrypoint", None, true),
     flag("stop-signal", None, true),
     flag("stop-timeout", None, true),
@@ -104,6 +115,15 @@ fn run_opts(p: &Parsed) -> Result<RunOpts, String> {
         runtime: p.get("runtime").map(which),
         labels: p.all("label").into_iter().map(String::from).collect(),
         security_opt: p.all("security-opt").into_iter().map(String::from).collect(),
+        add_host: p.all("add-host").into_iter().map(String::from).collect(),
+        mounts: p.all("mount").into_iter().map(String::from).collect(),
+        devices: p.all("device").into_iter().map(String::from).collect(),
+        ulimits: p.all("ulimit").into_iter().map(String::from).collect(),
+        sysctls: p.all("sysctl").into_iter().map(String::from).collect(),
+        group_add: p.all("group-add").into_iter().map(String::from).collect(),
+        dns: p.all("dns").into_iter().map(String::from).collect(),
+        dns_search: p.all("dns-search").into_iter().map(String::from).collect(),
+        dns_option: p.all("dns-option").into_iter().chain(p.all("dns-opt")).map(String::from).collect(),
         ..Default::default()
     };
     if let Some(m) = p.get("memory") {
@@ -113,6 +133,9 @@ fn run_opts(p: &Parsed) -> Result<RunOpts, String> {
         o.limits.cpus = Some(c.parse::<f64>().ok().filter(|c| *c > 0.0).ok_or_else(|| format!("invalid argument {c:?} for --cpus"))?);
     }
     o.limits.pids = num("pids-limit")?;
+    if let Some(s) = p.get("shm-size") {
+        o.shm_size = Some(oci::parse_size(s).map_err(|e| format!("invalid --shm-size: {}", e.0))?).filter(|n| *n > 0);
+    }
     let Some((image, cmd)) = p.args.split_first() else {
         return Err("\"run\" requires at least 1 argument.\nUsage: engine run [OPTIONS] IMAGE [COMMAND] [ARG...]".into());
     };

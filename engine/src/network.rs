@@ -73,7 +73,7 @@ pub fn prepare(root: &Path, flags: &Flags, dir: &Path, rec: &Record) -> Result<O
         }
         // Its files, as docker shares them: hard links to the same inodes,
         // so the lines the bridge adds to its /etc/hosts show here too.
-        write_etc(dir, &rec.hostname)?;
+        write_etc(dir, rec)?;
         for f in ["hosts", "resolv.conf"] {
             let (src, dst) = (tdir.join(f), dir.join(f));
             if src.exists() {
@@ -86,11 +86,11 @@ pub fn prepare(root: &Path, flags: &Flags, dir: &Path, rec: &Record) -> Result<O
         return Ok(ns);
     }
     if rec.network == "host" {
-        write_etc(dir, &rec.hostname)?;
+        write_etc(dir, rec)?;
         return Ok(None);
     }
     let ns = create_netns(dir)?;
-    write_etc(dir, &rec.hostname)?;
+    write_etc(dir, rec)?;
     if rec.network == "bridge" {
         setup_bridge(root, flags, dir, rec, &ns)?;
     }
@@ -146,7 +146,7 @@ fn setup_bridge(root: &Path, flags: &Flags, dir: &Path, rec: &Record, ns: &Path)
             let _ = hosts::edit(&record::dir(root, pid), &stale, Some(&me));
             peers.extend(peer_line(root, *pip, pid));
         }
-        hosts::write_own(dir, &hosts::line(ip, &rec.hostname, &rec.name), &peers)?;
+        hosts::write_own(dir, &rec.extra_hosts, &hosts::line(ip, &rec.hostname, &rec.name), &peers)?;
         (bridge, ip, subnet)
     };
     bridge::attach(&mut nl, bridge, &rec.id, dir, ns, ip, subnet)
@@ -397,20 +397,78 @@ pub fn proxy_args(proxy: &Path, netns: &Path, ports: &[Port]) -> Vec<String> {
 }
 
 /// /etc/hosts, /etc/hostname, /etc/resolv.conf for the container.
-pub fn write_etc(dir: &Path, hostname: &str) -> Result<()> {
-    let hosts = format!("{}127.0.1.1\t{hostname}\n", hosts::base());
+pub fn write_etc(dir: &Path, rec: &Record) -> Result<()> {
+    let hosts = format!("{}{}127.0.1.1\t{}\n", hosts::base(), hosts::extra(&rec.extra_hosts), rec.hostname);
     std::fs::write(dir.join("hosts"), hosts).ctx(|| "write hosts")?;
-    std::fs::write(dir.join("hostname"), format!("{hostname}\n")).ctx(|| "write hostname")?;
-    // The host's resolvers, minus loopback ones the container cannot reach.
+    std::fs::write(dir.join("hostname"), format!("{}\n", rec.hostname)).ctx(|| "write hostname")?;
     let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    let kept: Vec<&str> = host
-        .lines()
-        .filter(|l| {
-            let ns = l.trim().strip_prefix("nameserver").map(str::trim);
-            !ns.is_some_and(|a| a.starts_with("127.") || a == "::1")
-        })
-        .collect();
-    std::fs::write(dir.join("resolv.conf"), kept.join("\n") + "\n").ctx(|| "write resolv.conf")
+    let text = resolv_conf(&host, &rec.dns, &rec.dns_search, &rec.dns_options);
+    std::fs::write(dir.join("resolv.conf"), text).ctx(|| "write resolv.conf")
+}
+
+/// Docker's fallback when the host has no resolver a container can reach.
+const FALLBACK_DNS: [&str; 2] = ["8.8.8.8", "8.8.4.4"];
+
+/// The container's resolv.conf from the host's: its resolvers minus
+/// loopback ones (unreachable from the container's namespace), or
+/// docker's public fallback when none is left; `--dns`, `--dns-search`
+/// and `--dns-option` replace the host's lines of their kind (a search
+/// of "." means none).
+pub fn resolv_conf(host: &str, dns: &[String], search: &[String], options: &[String]) -> String {
+    let mut out = Vec::new();
+    let mut servers = Vec::new();
+    for l in host.lines() {
+        let t = l.trim();
+        let key = t.split_whitespace().next().unwrap_or("");
+        match key {
+            "nameserver" => {
+                let a = t["nameserver".len()..].trim();
+                if !(a.starts_with("127.") || a == "::1") {
+                    servers.push(a.to_string());
+                }
+            }
+            "search" | "domain" if !search.is_empty() => {}
+            "options" if !options.is_empty() => {}
+            _ => out.push(l.to_string()),
+        }
+    }
+    if !dns.is_empty() {
+        servers = dns.to_vec();
+    } else if servers.is_empty() {
+        servers = FALLBACK_DNS.iter().map(|s| s.to_string()).collect();
+    }
+    let search: Vec<&str> = search.iter().map(String::as_str).filter(|s| *s != ".").collect();
+    if !search.is_empty() {
+        out.push(format!("search {}", search.join(" ")));
+    }
+    out.extend(servers.iter().map(|s| format!("nameserver {s}")));
+    if !options.is_empty() {
+        out.push(format!("options {}", options.join(" ")));
+    }
+    out.join("\n") + "\n"
+}
+
+/// `--add-host NAME:IP` (or `NAME=IP`; IPv6 may be bracketed; IP
+/// `host-gateway` is the bridge's gateway) as `name:ip`.
+pub fn parse_add_host(spec: &str, gateway: Ipv4Addr) -> Result<String> {
+    let bad = || err(format!("invalid argument {spec:?} for \"--add-host\" flag: expected HOST:IP"));
+    let Some((name, ip)) = spec.split_once('=').or_else(|| spec.split_once(':')) else { return bad() };
+    if name.is_empty() || name.contains(char::is_whitespace) {
+        return bad();
+    }
+    let ip = ip.strip_prefix('[').and_then(|i| i.strip_suffix(']')).unwrap_or(ip);
+    if ip == "host-gateway" {
+        return Ok(format!("{name}:{gateway}"));
+    }
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(a) => Ok(format!("{name}:{a}")),
+        Err(_) => err(format!("invalid argument {spec:?} for \"--add-host\" flag: invalid IP address {ip:?}")),
+    }
+}
+
+/// The bridge's gateway address (for `host-gateway`).
+pub fn gateway(root: &Path, flags: &Flags) -> Result<Ipv4Addr> {
+    Ok(Config::resolve(root, flags)?.subnet()?.gateway())
 }
 
 #[cfg(test)]
@@ -431,5 +489,31 @@ mod tests {
         for bad in ["8080:80/sctp", "x:80", "1.2.3:80:80", "9000-9002:90-91", "0:80", "70000:80"] {
             assert!(parse_publish(bad).unwrap_err().0.contains("invalid port specification"), "{bad}");
         }
+    }
+
+    #[test]
+    fn add_host_specs() {
+        let gw = Ipv4Addr::new(10, 88, 0, 1);
+        assert_eq!(parse_add_host("db:10.0.0.5", gw).unwrap(), "db:10.0.0.5");
+        assert_eq!(parse_add_host("db=10.0.0.5", gw).unwrap(), "db:10.0.0.5");
+        assert_eq!(parse_add_host("v6:fd00::1", gw).unwrap(), "v6:fd00::1");
+        assert_eq!(parse_add_host("v6=[fd00::1]", gw).unwrap(), "v6:fd00::1");
+        assert_eq!(parse_add_host("host.docker.internal:host-gateway", gw).unwrap(), "host.docker.internal:10.88.0.1");
+        assert!(parse_add_host("nocolon", gw).unwrap_err().0.contains("expected HOST:IP"));
+        assert!(parse_add_host("db:10.0.0", gw).unwrap_err().0.contains("invalid IP address \"10.0.0\""));
+        assert_eq!(hosts::extra(&["db:10.0.0.5".into(), "v6:fd00::1".into()]), "10.0.0.5\tdb\nfd00::1\tv6\n");
+    }
+
+    #[test]
+    fn resolv_conf_as_docker_writes_it() {
+        let host = "# host\nnameserver 127.0.0.53\nnameserver 192.0.2.1\nsearch corp.example\noptions edns0\n";
+        let none: &[String] = &[];
+        assert_eq!(resolv_conf(host, none, none, none), "# host\nsearch corp.example\noptions edns0\nnameserver 192.0.2.1\n");
+        // Only loopback resolvers: docker's public fallback.
+        assert_eq!(resolv_conf("nameserver 127.0.0.53\n", none, none, none), "nameserver 8.8.8.8\nnameserver 8.8.4.4\n");
+        let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let out = resolv_conf(host, &v(&["192.0.2.9"]), &v(&["a.example", "b.example"]), &v(&["ndots:2"]));
+        assert_eq!(out, "# host\nsearch a.example b.example\nnameserver 192.0.2.9\noptions ndots:2\n");
+        assert_eq!(resolv_conf(host, none, &v(&["."]), none), "# host\noptions edns0\nnameserver 192.0.2.1\n");
     }
 }

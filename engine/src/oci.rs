@@ -118,6 +118,78 @@ pub fn parse_size(s: &str) -> Result<i64> {
     }
 }
 
+/// docker's `--ulimit` names and the OCI rlimit each sets.
+const ULIMITS: &[(&str, &str)] = &[
+    ("as", "RLIMIT_AS"), ("core", "RLIMIT_CORE"), ("cpu", "RLIMIT_CPU"), ("data", "RLIMIT_DATA"), ("fsize", "RLIMIT_FSIZE"),
+    ("locks", "RLIMIT_LOCKS"), ("memlock", "RLIMIT_MEMLOCK"), ("msgqueue", "RLIMIT_MSGQUEUE"), ("nice", "RLIMIT_NICE"),
+    ("nofile", "RLIMIT_NOFILE"), ("nproc", "RLIMIT_NPROC"), ("rss", "RLIMIT_RSS"), ("rtprio", "RLIMIT_RTPRIO"),
+    ("rttime", "RLIMIT_RTTIME"), ("sigpending", "RLIMIT_SIGPENDING"), ("stack", "RLIMIT_STACK"),
+];
+
+/// `--ulimit NAME=SOFT[:HARD]` (-1: unlimited; HARD defaults to SOFT) as an
+/// OCI `process.rlimits` entry.
+pub fn parse_ulimit(spec: &str) -> Result<Value> {
+    let Some((name, limits)) = spec.split_once('=') else { return err(format!("invalid ulimit argument: {spec}")) };
+    let Some((_, kind)) = ULIMITS.iter().find(|(n, _)| *n == name) else {
+        return err(format!("invalid ulimit type: {name}"));
+    };
+    let value = |v: &str| -> Result<u64> {
+        match v.parse::<i64>() {
+            Ok(-1) => Ok(u64::MAX),
+            Ok(n) if n >= 0 => Ok(n as u64),
+            _ => err(format!("invalid ulimit argument: {spec}: {v:?} is not a number (or -1 for unlimited)")),
+        }
+    };
+    let (soft, hard) = match limits.split_once(':') {
+        Some((s, h)) => (value(s)?, value(h)?),
+        None => (value(limits)?, value(limits)?),
+    };
+    if soft > hard {
+        return err(format!("ulimit soft limit must be less than or equal to hard limit: {spec}"));
+    }
+    Ok(json!({"type": kind, "soft": soft, "hard": hard}))
+}
+
+/// `--sysctl KEY=VALUE`, checked as docker does: only sysctls the
+/// container's own namespaces scope (IPC's kernel.msg*, kernel.sem,
+/// kernel.shm*, fs.mqueue.*; net.* unless it shares the host's network).
+pub fn parse_sysctl(spec: &str, host_network: bool) -> Result<(String, String)> {
+    let Some((k, v)) = spec.split_once('=') else { return err(format!("invalid sysctl {spec:?}: expected KEY=VALUE")) };
+    let ipc = ["kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"];
+    let ok = ipc.contains(&k) || k.starts_with("fs.mqueue.") || (k.starts_with("net.") && !host_network);
+    if !ok {
+        let why = if k.starts_with("net.") { " in the host's network namespace" } else { "" };
+        return err(format!("sysctl '{k}' is not allowed{why}: only namespaced ones (kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*, net.*)"));
+    }
+    Ok((k.to_string(), v.to_string()))
+}
+
+/// `--group-add` values (numbers, or names in the image's /etc/group) as gids.
+pub fn group_ids(groups: &[String], rootfs: &Path) -> Result<Vec<u32>> {
+    let file = std::fs::read_to_string(rootfs.join("etc/group")).unwrap_or_default();
+    groups
+        .iter()
+        .map(|g| match g.parse::<u32>() {
+            Ok(n) => Ok(n),
+            Err(_) => file
+                .lines()
+                .find(|l| l.split(':').next() == Some(g))
+                .and_then(|l| l.split(':').nth(2)?.parse().ok())
+                .ok_or_else(|| crate::error::Error(format!("unable to find group {g}: no matching entries in group file"))),
+        })
+        .collect()
+}
+
+/// Run flags that shape the process and its devices beyond the basics.
+#[derive(Debug, Default, Clone)]
+pub struct Extras {
+    pub devices: Vec<crate::devices::Device>,
+    pub rlimits: Vec<Value>,
+    pub sysctls: std::collections::BTreeMap<String, String>,
+    pub group_add: Vec<String>,
+    pub shm_size: Option<i64>,
+}
+
 pub struct Input<'a> {
     pub rec: &'a Record,
     pub rootfs: &'a Path,
@@ -134,6 +206,7 @@ pub struct Input<'a> {
     /// The seccomp profile, in Docker's format (None: unfiltered).
     pub seccomp: Option<&'a Value>,
     pub no_new_privileges: bool,
+    pub extras: &'a Extras,
 }
 
 fn cap_name(c: &str) -> String {
@@ -189,7 +262,7 @@ pub fn config(i: &Input) -> Result<Value> {
         json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", if i.privileged { "rw" } else { "ro" }]}),
         json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["ro", "nosuid", "noexec", "nodev"]}),
         json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
-        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"]}),
+        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={}", i.extras.shm_size.unwrap_or(64 << 20))]}),
     ];
     for f in ["hosts", "hostname", "resolv.conf"] {
         mounts.push(json!({"destination": format!("/etc/{f}"), "type": "bind", "source": i.dir.join(f), "options": ["rbind", "rprivate"]}));
@@ -198,7 +271,13 @@ pub fn config(i: &Input) -> Result<Value> {
         let mut opts = vec![];
         match m.kind.as_str() {
             "tmpfs" => {
+                // docker's defaults, each undone by its opposite.
                 opts.extend(["nosuid", "nodev", "noexec"]);
+                opts.retain(|d| !m.options.iter().any(|o| d.strip_prefix("no") == Some(o.as_str())));
+                opts.extend(m.options.iter().map(String::as_str));
+                if m.read_only {
+                    opts.push("ro");
+                }
                 mounts.push(json!({"destination": m.destination, "type": "tmpfs", "source": "tmpfs", "options": opts}));
             }
             _ => {
@@ -221,9 +300,9 @@ pub fn config(i: &Input) -> Result<Value> {
     if let Some(ns) = i.netns {
         namespaces.push(json!({"type": "network", "path": ns}));
     }
-    let mut resources = json!({
-        "devices": [{"allow": i.privileged, "access": "rwm"}],
-    });
+    let mut rules = vec![json!({"allow": i.privileged, "access": "rwm"})];
+    rules.extend(i.extras.devices.iter().map(|d| d.rule()));
+    let mut resources = json!({"devices": rules});
     if let Some(m) = i.limits.memory {
         resources["memory"] = json!({"limit": m});
     }
@@ -238,6 +317,12 @@ pub fn config(i: &Input) -> Result<Value> {
         "resources": resources,
         "cgroupsPath": format!("/skiff/{}", rec.id),
     });
+    if !i.extras.devices.is_empty() {
+        linux["devices"] = i.extras.devices.iter().map(|d| d.node()).collect();
+    }
+    if !i.extras.sysctls.is_empty() {
+        linux["sysctl"] = json!(i.extras.sysctls);
+    }
     if let Some(s) = i.seccomp.map(|p| crate::seccomp::for_container(p, &caps)).transpose()?.flatten() {
         linux["seccomp"] = s;
     }
@@ -249,12 +334,13 @@ pub fn config(i: &Input) -> Result<Value> {
         "ociVersion": "1.0.2",
         "process": {
             "terminal": rec.tty,
-            "user": {"uid": i.uid, "gid": i.gid},
+            "user": {"uid": i.uid, "gid": i.gid, "additionalGids": group_ids(&i.extras.group_add, i.rootfs)?},
             "args": args,
             "env": rec.env,
             "cwd": if rec.working_dir.is_empty() { "/" } else { rec.working_dir.as_str() },
             "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
             "noNewPrivileges": i.no_new_privileges,
+            "rlimits": i.extras.rlimits,
             "oomScoreAdj": 0
         },
         "root": {"path": i.rootfs, "readonly": i.read_only},
@@ -286,6 +372,32 @@ mod tests {
         assert_eq!(parse_size("1.5k").unwrap(), 1536);
         assert!(parse_size("lots").unwrap_err().0.contains("invalid size"));
         assert!(parse_size("-1m").is_err());
+    }
+
+    #[test]
+    fn ulimits_and_sysctls() {
+        assert_eq!(parse_ulimit("nofile=1024:2048").unwrap(), json!({"type": "RLIMIT_NOFILE", "soft": 1024, "hard": 2048}));
+        assert_eq!(parse_ulimit("core=-1").unwrap(), json!({"type": "RLIMIT_CORE", "soft": u64::MAX, "hard": u64::MAX}));
+        assert!(parse_ulimit("nofile=10:5").unwrap_err().0.contains("soft limit must be less than or equal to hard limit"));
+        assert!(parse_ulimit("files=10").unwrap_err().0.contains("invalid ulimit type: files"));
+        assert!(parse_ulimit("nofile").unwrap_err().0.contains("invalid ulimit argument"));
+        assert!(parse_ulimit("nofile=many").unwrap_err().0.contains("\"many\" is not a number"));
+        assert_eq!(parse_sysctl("net.ipv4.ip_forward=1", false).unwrap(), ("net.ipv4.ip_forward".into(), "1".into()));
+        assert!(parse_sysctl("kernel.shmmax=1000", true).is_ok());
+        assert!(parse_sysctl("fs.mqueue.msg_max=20", false).is_ok());
+        assert!(parse_sysctl("net.ipv4.ip_forward=1", true).unwrap_err().0.contains("host's network namespace"));
+        assert!(parse_sysctl("kernel.hostname=x", false).unwrap_err().0.contains("sysctl 'kernel.hostname' is not allowed"));
+        assert!(parse_sysctl("vm.swappiness", false).unwrap_err().0.contains("expected KEY=VALUE"));
+    }
+
+    #[test]
+    fn group_add_resolves_names_in_the_image() {
+        let dir = std::env::temp_dir().join(format!("skiff-groups-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("etc")).unwrap();
+        std::fs::write(dir.join("etc/group"), "root:x:0:\naudio:x:29:\nvideo:x:44:u\n").unwrap();
+        assert_eq!(group_ids(&["audio".into(), "1234".into(), "video".into()], &dir).unwrap(), [29, 1234, 44]);
+        assert!(group_ids(&["gpio".into()], &dir).unwrap_err().0.contains("unable to find group gpio"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -18,14 +18,17 @@ pub struct Port {
     pub proto: String,
 }
 
-/// One `-v`/`--tmpfs` mount.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+/// One `-v`/`--mount`/`--tmpfs` mount.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
 pub struct Mount {
     /// "bind", "volume" or "tmpfs".
     pub kind: String,
     pub source: String,
     pub destination: String,
     pub read_only: bool,
+    /// tmpfs mount options (size=, mode=, exec...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -61,6 +64,15 @@ pub struct Record {
     /// `--security-opt` values as given.
     #[serde(default)]
     pub security_opt: Vec<String>,
+    /// `--add-host` entries as `name:ip`.
+    #[serde(default)]
+    pub extra_hosts: Vec<String>,
+    #[serde(default)]
+    pub dns: Vec<String>,
+    #[serde(default)]
+    pub dns_search: Vec<String>,
+    #[serde(default)]
+    pub dns_options: Vec<String>,
     #[serde(default)]
     pub log_max_size: Option<String>,
     #[serde(default)]

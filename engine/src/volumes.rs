@@ -279,7 +279,7 @@ mod tests {
         create(&root, Some("used")).unwrap();
         std::fs::write(data_dir(&root, &anon).join("f"), "12345").unwrap();
         // A container record (not running: records are all that count) naming two of them.
-        let mount = |n: &str| Mount { kind: "volume".into(), source: data_dir(&root, n).display().to_string(), destination: "/d".into(), read_only: false };
+        let mount = |n: &str| Mount { kind: "volume".into(), source: data_dir(&root, n).display().to_string(), destination: "/d".into(), read_only: false, ..Default::default() };
         let rec = Record { id: record::new_id().unwrap(), mounts: vec![mount("used"), mount(&used_anon)], ..Default::default() };
         record::create(&root, rec, Some("holder")).unwrap();
         assert_eq!(name_of(&root, &data_dir(&root, "used").display().to_string()).as_deref(), Some("used"));

@@ -562,3 +562,97 @@ fn seccomp_profiles_and_no_new_privileges() {
     assert!(text(&out.stderr).contains("invalid --security-opt \"selinux\""), "{}", text(&out.stderr));
     assert!(e.ok(&["ps", "-a", "-q"]).trim().is_empty(), "failed runs left containers");
 }
+
+/// docker's resolver flags: --add-host (host-gateway is the bridge's
+/// gateway), --dns, --dns-search, --dns-option; refused with container:
+/// networks as docker does.
+#[test]
+fn add_host_and_dns_flags() {
+    let e = Engine::new("dnsflags");
+    let out = e.ok(&[
+        "run", "--rm", "--add-host", "db:192.0.2.7", "--add-host", "gw=host-gateway", "--add-host", "v6:fd00::7", "--dns", "192.0.2.53",
+        "--dns-search", "a.example", "--dns-option", "ndots:3", "busybox", "sh", "-c", "cat /etc/hosts /etc/resolv.conf",
+    ]);
+    let gateway = e.addr(1);
+    for line in ["192.0.2.7\tdb", &format!("{gateway}\tgw"), "fd00::7\tv6", "nameserver 192.0.2.53", "search a.example", "options ndots:3"] {
+        assert!(out.lines().any(|l| l == line), "no {line:?} in:\n{out}");
+    }
+    assert_eq!(out.matches("nameserver").count(), 1, "--dns replaces the host's resolvers:\n{out}");
+    let bad = e.run(&["run", "--rm", "--add-host", "db:300.1.1.1", "busybox", "true"]);
+    assert_eq!(bad.status.code(), Some(125));
+    assert!(text(&bad.stderr).contains("invalid IP address \"300.1.1.1\""), "{}", text(&bad.stderr));
+    let bad = e.run(&["run", "--rm", "--dns", "resolver", "busybox", "true"]);
+    assert!(text(&bad.stderr).contains("resolver is not an ip address"), "{}", text(&bad.stderr));
+    let name = format!("dn{}", std::process::id());
+    e.ok(&["run", "-d", "--network", "none", "--name", &name, "busybox", "sleep", "60"]);
+    let bad = e.run(&["run", "--rm", "--network", &format!("container:{name}"), "--dns", "192.0.2.53", "busybox", "true"]);
+    assert!(text(&bad.stderr).contains("conflicting options: dns and the network mode"), "{}", text(&bad.stderr));
+    e.ok(&["rm", "-f", &name]);
+}
+
+/// --device (node made, cgroup allows only the asked access), --ulimit,
+/// --sysctl, --group-add, --shm-size, --tmpfs options and --mount.
+#[test]
+fn devices_limits_sysctls_groups_and_mounts() {
+    let e = Engine::new("runflags2");
+    // A device node of the test's own: char 240 (local use) has no driver
+    // here, so opening it says ENXIO when the cgroup lets it through and
+    // EPERM when not; nothing anywhere is touched.
+    let node = e.dir.path().join("cdev");
+    let c = std::ffi::CString::new(node.to_str().unwrap()).unwrap();
+    // SAFETY: mknod on a path we own.
+    assert_eq!(unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o644, libc::makedev(240, 0)) }, 0, "mknod {}", node.display());
+    let dev = format!("{}:/dev/xdev:r", node.display());
+    let out = e.run(&[
+        "run", "--rm", "--network", "none", "--device", &dev, "busybox", "sh", "-c",
+        "ls -l /dev/xdev; cat /dev/xdev; echo x > /dev/xdev; mknod /tmp/other c 240 1 && cat /tmp/other; true",
+    ]);
+    let (o, err) = (text(&out.stdout), text(&out.stderr));
+    assert!(o.starts_with("crw-r--r--") && o.contains("240,   0"), "{o}");
+    assert!(err.contains("cat: can't open '/dev/xdev': No such device or address"), "read of the device was not let through: {err}");
+    assert!(err.contains("can't create /dev/xdev: Operation not permitted"), "write to an r device was let through: {err}");
+    assert!(err.contains("cat: can't open '/tmp/other': Operation not permitted"), "a device not passed was let through: {err}");
+    let bad = e.run(&["run", "--rm", "--device", "/etc/hostname", "busybox", "true"]);
+    assert!(text(&bad.stderr).contains("not a device node"), "{}", text(&bad.stderr));
+
+    let out = e.ok(&[
+        "run", "--rm", "--network", "none", "--ulimit", "nofile=123:456", "--ulimit", "core=0", "--sysctl", "net.ipv4.ip_forward=1",
+        "--sysctl", "kernel.shmmni=1234", "--group-add", "nogroup", "--group-add", "4242", "--shm-size", "8m", "--tmpfs", "/scratch:size=1m,exec",
+        "busybox", "sh", "-c",
+        "ulimit -n; ulimit -Hn; ulimit -c; cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmni; id -G; \
+         df -k /dev/shm /scratch | tail -2 | awk '{print $2}'; grep ' /scratch ' /proc/mounts",
+    ]);
+    let l: Vec<&str> = out.lines().collect();
+    let groups = std::fs::read_to_string(skiff_tests::busybox_rootfs().join("etc/group")).unwrap_or_default();
+    assert!(groups.lines().any(|g| g == "nogroup:x:65534:"), "the busybox image has no nogroup group: {groups}");
+    assert_eq!(&l[..5], ["123", "456", "0", "1", "1234"], "{out}");
+    assert_eq!(l[5], "0 4242 65534", "groups");
+    assert_eq!(&l[6..8], ["8192", "1024"], "{out}");
+    assert!(!l[8].contains("noexec"), "--tmpfs exec kept noexec: {}", l[8]);
+    for (flag, value, msg) in [
+        ("--ulimit", "nofile=9:3", "soft limit must be less than or equal to hard limit"),
+        ("--sysctl", "kernel.hostname=x", "sysctl 'kernel.hostname' is not allowed"),
+        ("--group-add", "nosuchgroup", "unable to find group nosuchgroup"),
+        ("--tmpfs", "/t:size=1m,suidx", "invalid tmpfs option \"suidx\""),
+        ("--mount", "type=bind,source=/no/such/dir,target=/x", "bind source path does not exist: /no/such/dir"),
+        ("--mount", "type=nfs,target=/x", "type \"nfs\" is not supported"),
+    ] {
+        let bad = e.run(&["run", "--rm", flag, value, "busybox", "true"]);
+        assert_eq!(bad.status.code(), Some(125), "{flag} {value}");
+        assert!(text(&bad.stderr).contains(msg), "{flag} {value}: {}", text(&bad.stderr));
+    }
+    assert!(e.ok(&["ps", "-a", "-q"]).trim().is_empty(), "failed runs left containers");
+
+    // --mount: a bind (read-only), a named volume and a tmpfs.
+    let host = e.dir.path().join("bound");
+    std::fs::create_dir_all(&host).unwrap();
+    std::fs::write(host.join("f"), "from host").unwrap();
+    let bind = format!("type=bind,source={},target=/b,readonly", host.display());
+    let out = e.ok(&[
+        "run", "--rm", "--network", "none", "--mount", &bind, "--mount", "type=volume,source=vol2,target=/v", "--mount",
+        "type=tmpfs,target=/t,tmpfs-size=2m", "busybox", "sh", "-c",
+        "cat /b/f; echo; touch /b/g 2>/dev/null || echo ro; echo kept > /v/k; df -k /t | tail -1 | awk '{print $2}'",
+    ]);
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["from host", "ro", "2048"], "{out}");
+    assert_eq!(e.ok(&["run", "--rm", "--network", "none", "-v", "vol2:/v", "busybox", "cat", "/v/k"]).trim(), "kept");
+}

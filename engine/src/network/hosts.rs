@@ -28,9 +28,15 @@ fn starts_with_ip(l: &str, ips: &[Ipv4Addr]) -> bool {
     ips.iter().any(|ip| first == ip.to_string())
 }
 
+/// `--add-host` entries (`name:ip`) as hosts lines, after the base ones
+/// as docker writes them.
+pub fn extra(entries: &[String]) -> String {
+    entries.iter().filter_map(|e| e.split_once(':')).map(|(name, ip)| format!("{ip}\t{name}\n")).collect()
+}
+
 /// A fresh file for a container that is not running yet.
-pub fn write_own(dir: &Path, own: &str, peers: &[String]) -> Result<()> {
-    let text = format!("{}{own}{}", base(), peers.concat());
+pub fn write_own(dir: &Path, extra_hosts: &[String], own: &str, peers: &[String]) -> Result<()> {
+    let text = format!("{}{}{own}{}", base(), extra(extra_hosts), peers.concat());
     std::fs::write(dir.join("hosts"), text).ctx(|| format!("write {}", dir.join("hosts").display()))
 }
 
@@ -61,7 +67,7 @@ mod tests {
         let a = Ipv4Addr::new(10, 9, 0, 2);
         let b = Ipv4Addr::new(10, 9, 0, 3);
         let c = Ipv4Addr::new(10, 9, 0, 30);
-        write_own(&dir, &line(a, "host-a", "web"), &[line(c, "db", "db")]).unwrap();
+        write_own(&dir, &[], &line(a, "host-a", "web"), &[line(c, "db", "db")]).unwrap();
         let t = std::fs::read_to_string(dir.join("hosts")).unwrap();
         assert!(t.starts_with("127.0.0.1\tlocalhost\n") && t.contains("10.9.0.2\thost-a web\n") && t.ends_with("10.9.0.30\tdb\n"), "{t}");
         edit(&dir, &[b], Some(&line(b, "cache", "abc"))).unwrap();
