@@ -68,6 +68,12 @@ pub struct RunOpts {
     pub privileged: bool,
     pub security_opt: Vec<String>,
     pub add_host: Vec<String>,
+    pub pid: String,
+    pub ipc: String,
+    pub uts: String,
+    pub oom_score_adj: i32,
+    pub cidfile: Option<PathBuf>,
+    pub expose: Vec<String>,
     pub mounts: Vec<String>,
     pub devices: Vec<String>,
     pub ulimits: Vec<String>,
@@ -188,6 +194,30 @@ fn parse_mount(root: &Path, spec: &str) -> Result<Mount> {
     }
 }
 
+/// `--pid`, `--ipc` or `--uts` MODE: private (the default; for IPC also
+/// shareable), host, or container:NAME|ID (a running one; not for UTS).
+fn share(env: &Env, kind: &str, mode: &str) -> Result<oci::Share> {
+    match mode {
+        "" | "private" => Ok(oci::Share::Own),
+        "shareable" if kind == "ipc" => Ok(oci::Share::Own),
+        "host" => Ok(oci::Share::Host),
+        m => match m.strip_prefix("container:") {
+            Some(x) if kind != "uts" && !x.is_empty() => {
+                let target = record::find(&env.root, x).map_err(|e| Error(format!("--{kind} {m}: {}", e.0)))?;
+                let (st, state) = status(env, &target);
+                match state.map(|s| s.pid).filter(|p| st == "running" && *p > 0) {
+                    Some(pid) => Ok(oci::Share::Path(PathBuf::from(format!("/proc/{pid}/ns/{kind}")))),
+                    None => err(format!("cannot join the {kind} namespace of container {x}: it is not running")),
+                }
+            }
+            _ => {
+                let also = if kind == "uts" { "" } else { ", container:NAME|ID" };
+                err(format!("invalid --{kind} mode {m:?} (private, host{also})"))
+            }
+        },
+    }
+}
+
 fn read_env_file(p: &Path) -> Result<Vec<String>> {
     let text = std::fs::read_to_string(p).ctx(|| format!("read env file {}", p.display()))?;
     Ok(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(String::from).collect())
@@ -204,7 +234,21 @@ pub fn create(env: &Env, o: &RunOpts) -> Result<Record> {
     let _volumes = crate::volumes::hold(&env.root)?;
     let image = store.resolve(&o.image).map_err(|e| Error(format!("Unable to find image '{}' locally: {}", o.image, e.0)))?;
     let id = record::new_id()?;
-    let hostname = o.hostname.clone().unwrap_or_else(|| id[..12].to_string());
+    o.limits.check()?;
+    let uts = share(env, "uts", &o.uts)?;
+    if uts != oci::Share::Own && o.hostname.is_some() {
+        return err("Conflicting options: hostname and the UTS mode");
+    }
+    let hostname = match uts {
+        oci::Share::Own => o.hostname.clone().unwrap_or_else(|| id[..12].to_string()),
+        _ => std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_string(),
+    };
+    if !(-1000..=1000).contains(&o.oom_score_adj) {
+        return err(format!("Invalid value {}, range for oom score adj is [-1000, 1000]", o.oom_score_adj));
+    }
+    if let Some(f) = o.cidfile.as_ref().filter(|f| f.exists()) {
+        return err(format!("Container ID file found, make sure the other container isn't running or delete {}", f.display()));
+    }
     let args = oci::command(&image.config, o.entrypoint.as_deref(), &o.cmd)?;
     let mut extra_env = Vec::new();
     for f in &o.env_files {
@@ -231,8 +275,12 @@ pub fn create(env: &Env, o: &RunOpts) -> Result<Record> {
     for p in &o.publish {
         ports.extend(network::parse_publish(p)?);
     }
+    for e in &o.expose {
+        // Checked now, as docker does, though only -P uses them.
+        network::parse_publish(e).map_err(|_| Error(format!("invalid range format for --expose: {e}")))?;
+    }
     if o.publish_all {
-        for key in image.config.exposed_ports.iter().flatten().map(|(k, _)| k) {
+        for key in image.config.exposed_ports.iter().flatten().map(|(k, _)| k).chain(&o.expose) {
             ports.extend(network::parse_publish(key)?);
         }
     }
@@ -253,7 +301,15 @@ pub fn create(env: &Env, o: &RunOpts) -> Result<Record> {
             return err(format!("{d} is not an ip address (--dns)"));
         }
     }
-    let mut extras = oci::Extras { group_add: o.group_add.clone(), shm_size: o.shm_size, ..Default::default() };
+    let mut extras = oci::Extras {
+        group_add: o.group_add.clone(),
+        shm_size: o.shm_size,
+        pid: share(env, "pid", &o.pid)?,
+        ipc: share(env, "ipc", &o.ipc)?,
+        uts,
+        oom_score_adj: o.oom_score_adj,
+        ..Default::default()
+    };
     for d in &o.devices {
         extras.devices.push(crate::devices::parse(d)?);
     }
@@ -319,6 +375,9 @@ pub fn create(env: &Env, o: &RunOpts) -> Result<Record> {
         privileged: o.privileged,
         security_opt: o.security_opt.clone(),
         extra_hosts,
+        pid_mode: o.pid.clone(),
+        ipc_mode: o.ipc.clone(),
+        uts_mode: o.uts.clone(),
         dns: o.dns.clone(),
         dns_search: o.dns_search.clone(),
         dns_options: o.dns_option.clone(),
@@ -329,6 +388,14 @@ pub fn create(env: &Env, o: &RunOpts) -> Result<Record> {
         ..Default::default()
     };
     let rec = record::create(&env.root, rec, o.name.as_deref())?;
+    if let Some(f) = &o.cidfile {
+        // create_new: a file that appeared meanwhile is not overwritten.
+        let wrote = std::fs::OpenOptions::new().write(true).create_new(true).open(f).and_then(|mut h| h.write_all(rec.id.as_bytes()));
+        if let Err(e) = wrote {
+            let _ = remove_files(env, &rec);
+            return err(format!("failed to write the container ID to the file {}: {e}", f.display()));
+        }
+    }
     let dir = record::dir(&env.root, &rec.id);
     let made = (|| -> Result<()> {
         rootfs::mount(&dir, &image.layers)?;
@@ -1024,6 +1091,7 @@ pub fn inspect(env: &Env, references: &[String]) -> std::result::Result<(), Fail
                 "Init": rec.init, "Runtime": rec.runtime, "Privileged": rec.privileged,
                 "SecurityOpt": Some(&rec.security_opt).filter(|s| !s.is_empty()),
                 "ExtraHosts": Some(&rec.extra_hosts).filter(|s| !s.is_empty()),
+                "PidMode": rec.pid_mode, "IpcMode": if rec.ipc_mode.is_empty() { "private" } else { rec.ipc_mode.as_str() }, "UTSMode": rec.uts_mode,
                 "Dns": rec.dns, "DnsSearch": rec.dns_search, "DnsOptions": rec.dns_options,
             },
             "NetworkSettings": network::settings(&env.root, &rec, ports.into()),

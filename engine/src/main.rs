@@ -52,6 +52,21 @@ const RUN_FLAGS: &[Flag] = &[
     flag("privileged", None, false),
     flag("security-opt", None, true),
     flag("add-host", None, true),
+    flag("pid", None, true),
+    flag("ipc", None, true),
+    flag("uts", None, true),
+    flag("oom-score-adj", None, true),
+    flag("oom-kill-disable", None, false),
+    flag("cidfile", None, true),
+    flag("expose", None, true),
+    flag("memory-swap", None, true),
+    flag("memory-reservation", None, true),
+    flag("cpu-shares", Some('c'), true),
+    flag("cpu-period", None, true),
+    flag("cpu-quota", None, true),
+    flag("cpuset-cpus", None, true),
+    flag("cpuset-mems", None, true),
+    flag("blkio-weight", None, true),
     flag("mount", None, true),
     flag("device", None, true),
     flag("ulimit", None, true),
@@ -116,6 +131,12 @@ fn run_opts(p: &Parsed) -> Result<RunOpts, String> {
         labels: p.all("label").into_iter().map(String::from).collect(),
         security_opt: p.all("security-opt").into_iter().map(String::from).collect(),
         add_host: p.all("add-host").into_iter().map(String::from).collect(),
+        pid: p.get("pid").unwrap_or("").to_string(),
+        ipc: p.get("ipc").unwrap_or("").to_string(),
+        uts: p.get("uts").unwrap_or("").to_string(),
+        oom_score_adj: num("oom-score-adj")?.unwrap_or(0).clamp(i32::MIN as i64, i32::MAX as i64) as i32,
+        cidfile: p.get("cidfile").map(PathBuf::from),
+        expose: p.all("expose").into_iter().map(String::from).collect(),
         mounts: p.all("mount").into_iter().map(String::from).collect(),
         devices: p.all("device").into_iter().map(String::from).collect(),
         ulimits: p.all("ulimit").into_iter().map(String::from).collect(),
@@ -133,6 +154,21 @@ fn run_opts(p: &Parsed) -> Result<RunOpts, String> {
         o.limits.cpus = Some(c.parse::<f64>().ok().filter(|c| *c > 0.0).ok_or_else(|| format!("invalid argument {c:?} for --cpus"))?);
     }
     o.limits.pids = num("pids-limit")?;
+    let size = |name: &str| -> Result<Option<i64>, String> {
+        p.get(name).map(|v| if v == "-1" { Ok(-1) } else { oci::parse_size(v).map_err(|e| format!("invalid --{name}: {}", e.0)) }).transpose()
+    };
+    o.limits.memory_swap = size("memory-swap")?;
+    o.limits.memory_reservation = size("memory-reservation")?.filter(|n| *n > 0);
+    o.limits.oom_kill_disable = p.on("oom-kill-disable");
+    let unsigned = |name: &str| -> Result<Option<u64>, String> {
+        p.get(name).map(|v| v.parse::<u64>().map_err(|_| format!("invalid value {v:?} for --{name}"))).transpose()
+    };
+    o.limits.cpu_shares = unsigned("cpu-shares")?.filter(|n| *n > 0);
+    o.limits.cpu_period = unsigned("cpu-period")?.filter(|n| *n > 0);
+    o.limits.cpu_quota = num("cpu-quota")?.filter(|n| *n != 0);
+    o.limits.cpuset_cpus = p.get("cpuset-cpus").map(String::from);
+    o.limits.cpuset_mems = p.get("cpuset-mems").map(String::from);
+    o.limits.blkio_weight = unsigned("blkio-weight")?.map(|w| w.min(u16::MAX as u64) as u16);
     if let Some(s) = p.get("shm-size") {
         o.shm_size = Some(oci::parse_size(s).map_err(|e| format!("invalid --shm-size: {}", e.0))?).filter(|n| *n > 0);
     }

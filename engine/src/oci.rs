@@ -99,6 +99,68 @@ pub struct Limits {
     pub memory: Option<i64>,
     pub cpus: Option<f64>,
     pub pids: Option<i64>,
+    /// `--memory-swap`: memory plus swap; -1 unlimited.
+    pub memory_swap: Option<i64>,
+    pub memory_reservation: Option<i64>,
+    pub oom_kill_disable: bool,
+    pub cpu_shares: Option<u64>,
+    pub cpu_period: Option<u64>,
+    pub cpu_quota: Option<i64>,
+    pub cpuset_cpus: Option<String>,
+    pub cpuset_mems: Option<String>,
+    pub blkio_weight: Option<u16>,
+}
+
+impl Limits {
+    /// docker's checks of the combinations.
+    pub fn check(&self) -> Result<()> {
+        if self.cpus.is_some() && (self.cpu_period.is_some() || self.cpu_quota.is_some()) {
+            return err("Conflicting options: Nano CPUs and CPU Period cannot both be set");
+        }
+        if let Some(s) = self.memory_swap.filter(|s| *s != -1) {
+            match self.memory {
+                None => return err("You should always set the Memory limit when using Memoryswap limit"),
+                Some(m) if s < m => return err("Minimum memoryswap limit should be larger than memory limit, see usage"),
+                _ => {}
+            }
+        }
+        if let (Some(r), Some(m)) = (self.memory_reservation, self.memory) {
+            if r > m {
+                return err("Minimum memory limit can not be less than memory reservation limit, see usage");
+            }
+        }
+        if self.blkio_weight.is_some_and(|w| w != 0 && !(10..=1000).contains(&w)) {
+            return err("Range of blkio weight is from 10 to 1000");
+        }
+        for (flag, v) in [("--cpuset-cpus", &self.cpuset_cpus), ("--cpuset-mems", &self.cpuset_mems)] {
+            if let Some(v) = v {
+                let ok = v.split(',').all(|r| {
+                    let mut ends = r.splitn(2, '-').map(|n| n.parse::<u32>());
+                    match (ends.next(), ends.next()) {
+                        (Some(Ok(a)), None) => a < 8192,
+                        (Some(Ok(a)), Some(Ok(b))) => a <= b && b < 8192,
+                        _ => false,
+                    }
+                });
+                if !ok {
+                    return err(format!("invalid value {v:?} for {flag}: expected a list like 0-2,4"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A namespace a container shares, or not: `--pid`, `--ipc`, `--uts`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Share {
+    /// Its own (docker's private, shareable).
+    #[default]
+    Own,
+    /// The host's: no namespace of its own.
+    Host,
+    /// Another container's (`container:ID`), by path.
+    Path(std::path::PathBuf),
 }
 
 /// Parses docker memory sizes: `64m`, `1g`, `512k`, `1048576`, `1.5g`.
@@ -188,6 +250,10 @@ pub struct Extras {
     pub sysctls: std::collections::BTreeMap<String, String>,
     pub group_add: Vec<String>,
     pub shm_size: Option<i64>,
+    pub pid: Share,
+    pub ipc: Share,
+    pub uts: Share,
+    pub oom_score_adj: i32,
 }
 
 pub struct Input<'a> {
@@ -296,18 +362,50 @@ pub fn config(i: &Input) -> Result<Value> {
         with_init.append(&mut args);
         args = with_init;
     }
-    let mut namespaces = vec![json!({"type": "pid"}), json!({"type": "ipc"}), json!({"type": "uts"}), json!({"type": "mount"})];
+    let mut namespaces = vec![json!({"type": "mount"})];
+    for (kind, share) in [("pid", &i.extras.pid), ("ipc", &i.extras.ipc), ("uts", &i.extras.uts)] {
+        match share {
+            Share::Own => namespaces.push(json!({"type": kind})),
+            Share::Host => {}
+            Share::Path(p) => namespaces.push(json!({"type": kind, "path": p})),
+        }
+    }
     if let Some(ns) = i.netns {
         namespaces.push(json!({"type": "network", "path": ns}));
     }
     let mut rules = vec![json!({"allow": i.privileged, "access": "rwm"})];
     rules.extend(i.extras.devices.iter().map(|d| d.rule()));
     let mut resources = json!({"devices": rules});
-    if let Some(m) = i.limits.memory {
-        resources["memory"] = json!({"limit": m});
+    let l = i.limits;
+    let mut memory = serde_json::Map::new();
+    for (k, v) in [("limit", l.memory), ("swap", l.memory_swap), ("reservation", l.memory_reservation)] {
+        if let Some(v) = v {
+            memory.insert(k.into(), json!(v));
+        }
     }
-    if let Some(c) = i.limits.cpus {
-        resources["cpu"] = json!({"quota": (c * 100000.0) as i64, "period": 100000});
+    if l.oom_kill_disable {
+        memory.insert("disableOOMKiller".into(), json!(true));
+    }
+    if !memory.is_empty() {
+        resources["memory"] = Value::Object(memory);
+    }
+    let mut cpu = serde_json::Map::new();
+    if let Some(c) = l.cpus {
+        cpu.insert("quota".into(), json!((c * 100000.0) as i64));
+        cpu.insert("period".into(), json!(100000));
+    }
+    let pairs = [("quota", l.cpu_quota.map(|q| json!(q))), ("period", l.cpu_period.map(|p| json!(p))), ("shares", l.cpu_shares.map(|s| json!(s)))];
+    let sets = [("cpus", l.cpuset_cpus.as_ref().map(|s| json!(s))), ("mems", l.cpuset_mems.as_ref().map(|s| json!(s)))];
+    for (k, v) in pairs.into_iter().chain(sets) {
+        if let Some(v) = v {
+            cpu.insert(k.into(), v);
+        }
+    }
+    if !cpu.is_empty() {
+        resources["cpu"] = Value::Object(cpu);
+    }
+    if let Some(w) = l.blkio_weight.filter(|w| *w != 0) {
+        resources["blockIO"] = json!({"weight": w});
     }
     if let Some(p) = i.limits.pids {
         resources["pids"] = json!({"limit": p});
@@ -330,7 +428,7 @@ pub fn config(i: &Input) -> Result<Value> {
         linux["maskedPaths"] = json!(MASKED);
         linux["readonlyPaths"] = json!(READONLY);
     }
-    Ok(json!({
+    let mut config = json!({
         "ociVersion": "1.0.2",
         "process": {
             "terminal": rec.tty,
@@ -341,14 +439,19 @@ pub fn config(i: &Input) -> Result<Value> {
             "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
             "noNewPrivileges": i.no_new_privileges,
             "rlimits": i.extras.rlimits,
-            "oomScoreAdj": 0
+            "oomScoreAdj": i.extras.oom_score_adj
         },
         "root": {"path": i.rootfs, "readonly": i.read_only},
-        "hostname": rec.hostname,
         "mounts": mounts,
         "linux": linux,
         "annotations": rec.labels,
-    }))
+    });
+    // Only a UTS namespace of its own may be given a hostname: in the
+    // host's (or another container's) one it would rename that.
+    if i.extras.uts == Share::Own {
+        config["hostname"] = json!(rec.hostname);
+    }
+    Ok(config)
 }
 
 #[cfg(test)]

@@ -64,6 +64,13 @@ pub struct Record {
     /// `--security-opt` values as given.
     #[serde(default)]
     pub security_opt: Vec<String>,
+    /// `--pid`, `--ipc`, `--uts` as given.
+    #[serde(default)]
+    pub pid_mode: String,
+    #[serde(default)]
+    pub ipc_mode: String,
+    #[serde(default)]
+    pub uts_mode: String,
     /// `--add-host` entries as `name:ip`.
     #[serde(default)]
     pub extra_hosts: Vec<String>,

@@ -656,3 +656,83 @@ fn devices_limits_sysctls_groups_and_mounts() {
     assert_eq!(out.lines().collect::<Vec<_>>(), ["from host", "ro", "2048"], "{out}");
     assert_eq!(e.ok(&["run", "--rm", "--network", "none", "-v", "vol2:/v", "busybox", "cat", "/v/k"]).trim(), "kept");
 }
+
+/// --pid, --ipc and --uts: host and container: modes; docker's checks.
+#[test]
+fn namespace_modes() {
+    let e = Engine::new("nsmodes");
+    let me = std::process::id();
+    let probe = format!("test -d /proc/{me} && echo host || echo own");
+    assert_eq!(e.ok(&["run", "--rm", "--network", "none", "--pid", "host", "busybox", "sh", "-c", &probe]).trim(), "host");
+    assert_eq!(e.ok(&["run", "--rm", "--network", "none", "busybox", "sh", "-c", &probe]).trim(), "own");
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(e.ok(&["run", "--rm", "--network", "none", "--uts", "host", "busybox", "hostname"]), host);
+    let bad = e.run(&["run", "--rm", "--uts", "host", "-h", "other", "busybox", "true"]);
+    assert!(text(&bad.stderr).contains("Conflicting options: hostname and the UTS mode"), "{}", text(&bad.stderr));
+    assert_eq!(std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap(), host, "the host was renamed");
+
+    let name = format!("ns{me}");
+    e.ok(&["run", "-d", "--network", "none", "--name", &name, "busybox", "sleep", "60"]);
+    let pid = e.inspect(&name)["State"]["Pid"].as_i64().unwrap();
+    let ps = e.ok(&["run", "--rm", "--network", "none", "--pid", &format!("container:{name}"), "busybox", "ps"]);
+    assert!(ps.lines().any(|l| l.trim_start().starts_with("1 ") && l.ends_with("sleep 60")), "{ps}");
+    let ipc = std::fs::read_link(format!("/proc/{pid}/ns/ipc")).unwrap();
+    let out = e.ok(&["run", "--rm", "--network", "none", "--ipc", &format!("container:{name}"), "busybox", "readlink", "/proc/self/ns/ipc"]);
+    assert_eq!(out.trim(), ipc.to_string_lossy(), "not in the container's IPC namespace");
+    let own = e.ok(&["run", "--rm", "--network", "none", "--ipc", "shareable", "busybox", "readlink", "/proc/self/ns/ipc"]);
+    assert_ne!(own.trim(), ipc.to_string_lossy());
+    e.ok(&["stop", "-t", "0", &name]);
+    let bad = e.run(&["run", "--rm", "--pid", &format!("container:{name}"), "busybox", "true"]);
+    assert!(text(&bad.stderr).contains("it is not running"), "{}", text(&bad.stderr));
+    for (flag, value) in [("--pid", "bogus"), ("--uts", "container:x"), ("--ipc", "container:")] {
+        let bad = e.run(&["run", "--rm", flag, value, "busybox", "true"]);
+        assert_eq!(bad.status.code(), Some(125), "{flag} {value}");
+        assert!(text(&bad.stderr).contains(&format!("invalid {flag} mode")), "{flag} {value}: {}", text(&bad.stderr));
+    }
+    e.ok(&["rm", &name]);
+}
+
+/// The cgroup and process flags reach the kernel; --cidfile, --expose.
+#[test]
+fn resource_flags_cidfile_and_expose() {
+    let e = Engine::new("resflags");
+    let cid = e.dir.path().join("cid");
+    let id = e
+        .ok(&[
+            "run", "-d", "--network", "none", "--cidfile", cid.to_str().unwrap(), "--cpu-shares", "512", "--cpuset-cpus", "0",
+            "--cpu-period", "50000", "--cpu-quota", "25000", "-m", "64m", "--memory-swap", "-1", "--memory-reservation", "32m",
+            "--oom-score-adj", "300", "--expose", "7000", "-P", "busybox", "sleep", "60",
+        ])
+        .trim()
+        .to_string();
+    assert_eq!(std::fs::read_to_string(&cid).unwrap(), id);
+    let cg = |ctl: &str, file: &str| std::fs::read_to_string(format!("/sys/fs/cgroup/{ctl}/skiff/{id}/{file}")).unwrap_or_else(|e| panic!("{ctl}/{file}: {e}"));
+    assert_eq!(cg("cpu", "cpu.shares").trim(), "512");
+    assert_eq!(cg("cpu", "cpu.cfs_period_us").trim(), "50000");
+    assert_eq!(cg("cpu", "cpu.cfs_quota_us").trim(), "25000");
+    assert_eq!(cg("cpuset", "cpuset.cpus").trim(), "0");
+    assert_eq!(cg("memory", "memory.soft_limit_in_bytes").trim(), (32u64 << 20).to_string());
+    let pid = e.inspect(&id)["State"]["Pid"].as_i64().unwrap();
+    assert_eq!(std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj")).unwrap().trim(), "300");
+    assert!(e.ok(&["port", &id]).starts_with("7000/tcp -> "), "--expose with -P");
+    let again = e.run(&["run", "-d", "--cidfile", cid.to_str().unwrap(), "busybox", "true"]);
+    assert!(text(&again.stderr).contains("Container ID file found"), "{}", text(&again.stderr));
+    e.ok(&["rm", "-f", &id]);
+    for (args, msg) in [
+        (&["--cpus", "1", "--cpu-period", "1000"][..], "Nano CPUs and CPU Period cannot both be set"),
+        (&["--memory-swap", "10m"][..], "set the Memory limit when using Memoryswap limit"),
+        (&["-m", "64m", "--memory-swap", "32m"][..], "memoryswap limit should be larger than memory limit"),
+        (&["--cpuset-cpus", "1-x"][..], "invalid value \"1-x\" for --cpuset-cpus"),
+        (&["--oom-score-adj", "2000"][..], "range for oom score adj is [-1000, 1000]"),
+        (&["--blkio-weight", "5"][..], "Range of blkio weight is from 10 to 1000"),
+        (&["--expose", "x"][..], "invalid range format for --expose: x"),
+    ] {
+        let mut a = vec!["run", "--rm"];
+        a.extend(args);
+        a.extend(["busybox", "true"]);
+        let bad = e.run(&a);
+        assert_eq!(bad.status.code(), Some(125), "{args:?}");
+        assert!(text(&bad.stderr).contains(msg), "{args:?}: {}", text(&bad.stderr));
+    }
+    assert!(e.ok(&["ps", "-a", "-q"]).trim().is_empty(), "failed runs left containers");
+}
