@@ -1313,51 +1313,7 @@ fn netns_alive(dir: &Path) -> bool {
     std::fs::read_to_string("/proc/self/mountinfo").is_ok_and(|m| m.lines().any(|l| l.split(' ').nth(4) == Some(p.as_str())))
 }
 
-/// `cp SRC DST`: one side `CONTAINER:PATH`, copied through the container's
-/// rootfs mount on the host (files and directories, modes kept).
+/// `cp SRC DST`, one of them `CONTAINER:PATH` (see `copy`).
 pub fn cp(env: &Env, src: &str, dst: &str) -> Result<()> {
-    let split = |s: &str| -> Result<Option<(PathBuf, String)>> {
-        match s.split_once(':') {
-            Some((c, p)) if !c.contains('/') => {
-                let rec = record::find(&env.root, c)?;
-                Ok(Some((record::dir(&env.root, &rec.id).join("rootfs"), p.to_string())))
-            }
-            _ => Ok(None),
-        }
-    };
-    let inside = |root: &Path, p: &str| -> Result<PathBuf> {
-        let rel = Path::new(p).strip_prefix("/").unwrap_or(Path::new(p));
-        if rel.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
-            return err(format!("cp: {p:?} must not contain '..'"));
-        }
-        Ok(root.join(rel))
-    };
-    let (from, to) = match (split(src)?, split(dst)?) {
-        (Some((r, p)), None) => (inside(&r, &p)?, PathBuf::from(dst)),
-        (None, Some((r, p))) => (PathBuf::from(src), inside(&r, &p)?),
-        _ => return err("cp: exactly one of SRC and DST must be CONTAINER:PATH"),
-    };
-    if std::fs::symlink_metadata(&from).is_err() {
-        return err(format!("cp: {src}: no such file or directory"));
-    }
-    let to = if to.is_dir() { to.join(from.file_name().unwrap_or_default()) } else { to };
-    copy_path(&from, &to)
-}
-
-fn copy_path(from: &Path, to: &Path) -> Result<()> {
-    let meta = std::fs::symlink_metadata(from).ctx(|| format!("stat {}", from.display()))?;
-    if meta.is_dir() {
-        std::fs::create_dir_all(to).ctx(|| format!("create {}", to.display()))?;
-        for e in std::fs::read_dir(from).ctx(|| format!("read {}", from.display()))?.flatten() {
-            copy_path(&e.path(), &to.join(e.file_name()))?;
-        }
-    } else if meta.file_type().is_symlink() {
-        let t = std::fs::read_link(from).ctx(|| format!("readlink {}", from.display()))?;
-        let _ = std::fs::remove_file(to);
-        std::os::unix::fs::symlink(t, to).ctx(|| format!("symlink {}", to.display()))?;
-        return Ok(());
-    } else {
-        std::fs::copy(from, to).ctx(|| format!("copy {} to {}", from.display(), to.display()))?;
-    }
-    std::fs::set_permissions(to, meta.permissions()).ctx(|| format!("chmod {}", to.display()))
+    crate::copy::cp(src, dst, &|c| Ok(record::dir(&env.root, &record::find(&env.root, c)?.id).join("rootfs")))
 }

@@ -3,6 +3,7 @@
 
 pub use skiff_runtime::error;
 pub mod containers;
+pub mod copy;
 pub mod devices;
 pub mod flags;
 pub mod images;

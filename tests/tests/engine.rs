@@ -245,8 +245,32 @@ fn exec_top_stats_and_cp() {
     let back = e.dir.path().join("back.txt");
     e.ok(&["cp", "box:/tmp/out.txt", &back.to_string_lossy()]);
     assert_eq!(std::fs::read_to_string(&back).unwrap(), "from-ctr\n");
-    let out = e.run(&["cp", "box:/../../etc/passwd", &back.to_string_lossy()]);
-    assert!(!out.status.success(), "cp escaped the rootfs");
+    // Paths and symlinks in the container resolve inside it, never to
+    // the host's files (docker's CVE-2018-15664 class).
+    let theirs = std::fs::read_to_string(skiff_tests::busybox_rootfs().join("etc/passwd")).unwrap();
+    e.ok(&["cp", "box:/../../etc/passwd", &back.to_string_lossy()]);
+    assert_eq!(std::fs::read_to_string(&back).unwrap(), theirs, "cp read outside the container");
+    e.ok(&["exec", "box", "sh", "-c", "ln -s / /tmp/up && ln -s /etc/passwd /tmp/pw && mkdir /tmp/d && echo deep > /tmp/d/f"]);
+    let copied = e.dir.path().join("pw");
+    e.ok(&["cp", "box:/tmp/up/etc/passwd", &copied.to_string_lossy()]);
+    assert_eq!(std::fs::read_to_string(&copied).unwrap(), theirs, "a symlink to / led cp to the host's /etc");
+    let escape = format!("/tmp/skiff-cp-escape-{}", std::process::id());
+    let _ = std::fs::remove_file(&escape);
+    e.ok(&["cp", &f.to_string_lossy(), &format!("box:/tmp/up{escape}")]);
+    assert!(!Path::new(&escape).exists(), "cp wrote through the container's symlink onto the host");
+    assert_eq!(e.ok(&["exec", "box", "cat", &escape]), "to the container");
+    // A symlink is copied as one; directories whole.
+    e.ok(&["cp", "box:/tmp/pw", &copied.to_string_lossy()]);
+    assert_eq!(std::fs::read_link(&copied).unwrap(), Path::new("/etc/passwd"));
+    let dir = e.dir.path().join("dcopy");
+    e.ok(&["cp", "box:/tmp/d", &dir.to_string_lossy()]);
+    assert_eq!(std::fs::read_to_string(dir.join("f")).unwrap(), "deep\n");
+    e.ok(&["cp", &dir.to_string_lossy(), "box:/tmp"]);
+    assert_eq!(e.ok(&["exec", "box", "cat", "/tmp/dcopy/f"]), "deep\n");
+    let out = e.run(&["cp", "box:/no/such", &back.to_string_lossy()]);
+    assert!(text(&out.stderr).contains("box:/no/such: no such file or directory"), "{}", text(&out.stderr));
+    let out = e.run(&["cp", &f.to_string_lossy(), "box:/no/such/dir/x"]);
+    assert!(text(&out.stderr).contains("/no/such/dir: no such directory in the container"), "{}", text(&out.stderr));
     e.ok(&["rm", "-f", "box"]);
     let out = e.run(&["exec", "box", "true"]);
     assert!(!out.status.success());
