@@ -87,6 +87,7 @@ pub struct RunOpts {
     pub stop_signal: Option<String>,
     pub stop_timeout: Option<u32>,
     pub log_opts: Vec<String>,
+    pub log_driver: Option<String>,
     pub runtime: Option<PathBuf>,
     pub labels: Vec<String>,
     pub image: String,
@@ -336,6 +337,16 @@ pub fn create(env: &Env, o: &RunOpts) -> Result<Record> {
         ports.clear();
     }
     network::bind_ports(&mut ports)?;
+    // "local" is docker's compact on-disk driver: here the json-file one,
+    // rotated as asked. "none" keeps no log (attached output still flows).
+    let log_driver = match o.log_driver.as_deref() {
+        None | Some("json-file") => String::new(),
+        Some(d @ ("local" | "none")) => d.to_string(),
+        Some(d) => return err(format!("logging driver {d:?} is not supported (json-file, local, none)")),
+    };
+    if log_driver == "none" && !o.log_opts.is_empty() {
+        return err("logging driver \"none\" takes no --log-opt");
+    }
     let (mut log_max_size, mut log_max_file) = (None, None);
     for opt in &o.log_opts {
         match opt.split_once('=') {
@@ -381,6 +392,7 @@ pub fn create(env: &Env, o: &RunOpts) -> Result<Record> {
         dns: o.dns.clone(),
         dns_search: o.dns_search.clone(),
         dns_options: o.dns_option.clone(),
+        log_driver,
         log_max_size,
         log_max_file,
         working_dir: o.workdir.clone().or_else(|| image.config.working_dir.clone()).unwrap_or_default(),
@@ -443,6 +455,9 @@ fn shim_options(env: &Env, rec: &Record, no_start: bool) -> Result<ShimOptions> 
     o.restart = rec.restart.parse().map_err(Error)?;
     o.stop_timeout = rec.stop_timeout;
     o.no_start = no_start;
+    if rec.log_driver == "none" {
+        o.log = None;
+    }
     if let Some(s) = &rec.log_max_size {
         o.log_max_size = Some(oci::parse_size(s)? as u64);
     }
@@ -950,6 +965,9 @@ fn log_files(dir: &Path) -> Vec<PathBuf> {
 /// `logs [-f] [--tail N] [-t]`.
 pub fn logs(env: &Env, reference: &str, follow: bool, tail: Option<usize>, timestamps: bool, since: Option<&str>) -> Result<()> {
     let rec = record::find(&env.root, reference)?;
+    if rec.log_driver == "none" {
+        return err("configured logging driver does not support reading");
+    }
     let dir = record::dir(&env.root, &rec.id);
     let path = dir.join(protocol::LOG_FILE);
     let mut lines: Vec<String> = Vec::new();
@@ -1088,7 +1106,8 @@ pub fn inspect(env: &Env, references: &[String]) -> std::result::Result<(), Fail
             },
             "HostConfig": {
                 "NetworkMode": rec.network, "RestartPolicy": {"Name": rec.restart}, "AutoRemove": rec.auto_remove,
-                "Init": rec.init, "Runtime": rec.runtime, "Privileged": rec.privileged,
+                "Init": rec.init, "Runtime": rec.runtime,
+                "LogConfig": {"Type": if rec.log_driver.is_empty() { "json-file" } else { rec.log_driver.as_str() }}, "Privileged": rec.privileged,
                 "SecurityOpt": Some(&rec.security_opt).filter(|s| !s.is_empty()),
                 "ExtraHosts": Some(&rec.extra_hosts).filter(|s| !s.is_empty()),
                 "PidMode": rec.pid_mode, "IpcMode": if rec.ipc_mode.is_empty() { "private" } else { rec.ipc_mode.as_str() }, "UTSMode": rec.uts_mode,

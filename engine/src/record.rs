@@ -64,6 +64,9 @@ pub struct Record {
     /// `--security-opt` values as given.
     #[serde(default)]
     pub security_opt: Vec<String>,
+    /// `--log-driver` ("": json-file; "local"; "none").
+    #[serde(default)]
+    pub log_driver: String,
     /// `--pid`, `--ipc`, `--uts` as given.
     #[serde(default)]
     pub pid_mode: String,

@@ -165,6 +165,26 @@ fn logs_and_follow() {
     assert_eq!(e.ok(&["wait", &id]).trim(), "0");
 }
 
+/// --log-driver none keeps no log on disk (flash) but attached output
+/// still flows; local is json-file here; others are refused by name.
+#[test]
+fn log_drivers() {
+    let e = Engine::new("logdrv");
+    assert_eq!(e.ok(&["run", "--rm", "--network", "none", "--log-driver", "none", "busybox", "echo", "attached"]), "attached\n");
+    let id = e.ok(&["run", "-d", "--network", "none", "--log-driver", "none", "busybox", "echo", "quiet"]).trim().to_string();
+    assert_eq!(e.ok(&["wait", &id]).trim(), "0");
+    let out = e.run(&["logs", &id]);
+    assert!(!out.status.success() && text(&out.stderr).contains("configured logging driver does not support reading"), "{}", text(&out.stderr));
+    assert!(!e.root().join("containers").join(&id).join("ctr.log").exists(), "a log was kept");
+    assert_eq!(e.inspect(&id)["HostConfig"]["LogConfig"]["Type"], "none");
+    let id = e.ok(&["run", "-d", "--network", "none", "--log-driver", "local", "busybox", "echo", "kept"]).trim().to_string();
+    assert_eq!(e.ok(&["wait", &id]).trim(), "0");
+    assert_eq!(e.ok(&["logs", &id]), "kept\n");
+    let out = e.run(&["run", "--rm", "--log-driver", "syslog", "busybox", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(text(&out.stderr).contains("logging driver \"syslog\" is not supported"), "{}", text(&out.stderr));
+}
+
 #[test]
 fn restart_policy_on_failure_counts() {
     let e = Engine::new("restart");
