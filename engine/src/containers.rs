@@ -878,7 +878,7 @@ fn ports_text(ports: &[Port]) -> String {
 }
 
 /// `ps [-a] [-q] [--format json]`.
-pub fn ps(env: &Env, all: bool, quiet: bool, json: bool, filters: &[String]) -> Result<()> {
+pub fn ps(env: &Env, all: bool, quiet: bool, format: Option<&str>, filters: &[String]) -> Result<()> {
     let mut wanted = Vec::new();
     for f in filters {
         match f.split_once('=') {
@@ -929,12 +929,19 @@ pub fn ps(env: &Env, all: bool, quiet: bool, json: bool, filters: &[String]) -> 
         }
         return Ok(());
     }
-    if json {
-        for (r, st, text) in &rows {
-            let v = serde_json::json!({"ID": r.short_id(), "Image": r.image, "Command": r.args.join(" "), "CreatedAt": r.created,
-                "State": st, "Status": text, "Ports": ports_text(&r.ports), "Names": r.name, "Labels": r.labels});
-            let _ = writeln!(out, "{v}");
-        }
+    let objects: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|(r, st, text)| {
+            let labels: Vec<String> = r.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let mounts: Vec<&str> = r.mounts.iter().map(|m| m.destination.as_str()).collect();
+            serde_json::json!({"ID": r.short_id(), "Image": r.image, "Command": format!("\"{}\"", r.args.join(" ")), "CreatedAt": r.created,
+                "RunningFor": format!("{} ago", ago(&r.created)), "State": st, "Status": text, "Ports": ports_text(&r.ports), "Names": r.name,
+                "Labels": labels.join(","), "Mounts": mounts.join(","), "Networks": r.network})
+        })
+        .collect();
+    let headers = [("ID", "CONTAINER ID"), ("RunningFor", "CREATED"), ("CreatedAt", "CREATED AT")];
+    if let Some(text) = crate::template::list(&objects, format, &headers)? {
+        let _ = write!(out, "{text}");
         return Ok(());
     }
     let mut table = vec![["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"].map(String::from)];
@@ -1059,7 +1066,7 @@ pub fn port(env: &Env, reference: &str) -> Result<()> {
 }
 
 /// `inspect` JSON close to docker's shape.
-pub fn inspect(env: &Env, references: &[String]) -> std::result::Result<(), Failed> {
+pub fn inspect(env: &Env, references: &[String], format: Option<&str>) -> std::result::Result<(), Failed> {
     let mut out = Vec::new();
     let mut missing = None;
     for r in references {
@@ -1125,7 +1132,10 @@ pub fn inspect(env: &Env, references: &[String]) -> std::result::Result<(), Fail
             "LogPath": dir.join(protocol::LOG_FILE),
         }));
     }
-    println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+    match crate::template::lines(&out, format)? {
+        Some(text) => print!("{text}"),
+        None => println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default()),
+    }
     match missing {
         Some(m) => Err(Failed { code: 1, msg: format!("Error: {m}") }),
         None => Ok(()),

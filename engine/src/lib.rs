@@ -13,6 +13,7 @@ pub mod record;
 pub mod registry;
 pub mod rootfs;
 pub mod seccomp;
+pub mod template;
 pub mod terminal;
 pub mod volumes;
 pub mod commands;

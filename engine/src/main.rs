@@ -200,6 +200,16 @@ fn simple(args: &[String], flags: &[Flag], cmd: &str) -> Result<Parsed, i32> {
     parse(flags, args, false, cmd).map_err(|e| fail(125, e))
 }
 
+/// `inspect`'s flags: `-f/--format TEMPLATE` (`-s`, `--type` taken and
+/// ignored); returns the names and the format.
+fn inspect_flags(args: &[String], cmd: &str) -> Result<(Vec<String>, Option<String>), i32> {
+    let p = simple(args, &[flag("format", Some('f'), true), flag("size", Some('s'), false), flag("type", None, true)], cmd)?;
+    if p.args.is_empty() {
+        return Err(fail(1, format!("\"{cmd}\" requires at least 1 argument")));
+    }
+    Ok((p.args.clone(), p.get("format").map(String::from)))
+}
+
 /// A prune command's flags (docker's: no arguments) and its `--filter`s.
 fn prune_flags(args: &[String], flags: &[Flag], cmd: &str) -> Result<(Parsed, Filters), i32> {
     let p = simple(args, flags, cmd)?;
@@ -349,7 +359,7 @@ fn real_main(args: Vec<String>) -> i32 {
         "ps" => {
             let Ok(p) = simple(&rest, &[flag("all", Some('a'), false), flag("quiet", Some('q'), false), flag("format", None, true), flag("filter", Some('f'), true)], cmd) else { return 125 };
             let filters: Vec<String> = p.all("filter").into_iter().map(String::from).collect();
-            match containers::ps(&env, p.on("all"), p.on("quiet"), p.get("format").is_some_and(|f| f.contains("json")), &filters) {
+            match containers::ps(&env, p.on("all"), p.on("quiet"), p.get("format"), &filters) {
                 Ok(()) => 0,
                 Err(e) => fail(1, e),
             }
@@ -374,9 +384,9 @@ fn real_main(args: Vec<String>) -> i32 {
             code
         }
         "inspect" | "container" if cmd == "inspect" || rest.first().map(String::as_str) == Some("inspect") => {
-            let refs: Vec<String> = if cmd == "inspect" { rest.clone() } else { rest[1..].to_vec() };
-            let refs: Vec<String> = refs.into_iter().filter(|r| !r.starts_with('-')).collect();
-            result(containers::inspect(&env, &refs).map(|_| 0))
+            let args: Vec<String> = if cmd == "inspect" { rest.clone() } else { rest[1..].to_vec() };
+            let Ok((refs, format)) = inspect_flags(&args, "inspect") else { return 1 };
+            result(containers::inspect(&env, &refs, format.as_deref()).map(|_| 0))
         }
         "port" => match rest.first() {
             Some(r) => match containers::port(&env, r) {
@@ -429,8 +439,7 @@ fn real_main(args: Vec<String>) -> i32 {
         },
         "images" => {
             let Ok(p) = simple(&rest, &[flag("quiet", Some('q'), false), flag("format", None, true), flag("all", Some('a'), false)], cmd) else { return 125 };
-            let json = p.get("format").is_some_and(|f| f.contains("json"));
-            images(&|s| image_cmds::images(s, p.args.first().map(String::as_str), p.on("quiet"), json))
+            images(&|s| image_cmds::images(s, p.args.first().map(String::as_str), p.on("quiet"), p.get("format")))
         }
         "rmi" => {
             let Ok(p) = simple(&rest, &[flag("force", Some('f'), false)], cmd) else { return 125 };
@@ -506,8 +515,11 @@ fn real_main(args: Vec<String>) -> i32 {
             }
         }
         "image" => match rest.split_first() {
-            Some((sub, more)) if sub == "inspect" => images(&|s| image_cmds::inspect(s, more)),
-            Some((sub, more)) if sub == "ls" => images(&|s| image_cmds::images(s, more.first().map(String::as_str), false, false)),
+            Some((sub, more)) if sub == "inspect" => {
+                let Ok((names, format)) = inspect_flags(more, "image inspect") else { return 1 };
+                images(&|s| image_cmds::inspect(s, &names, format.as_deref()))
+            }
+            Some((sub, more)) if sub == "ls" => images(&|s| image_cmds::images(s, more.first().map(String::as_str), false, None)),
             Some((sub, more)) if sub == "rm" => images(&|s| image_cmds::rmi(s, more, false)),
             _ => fail(1, "usage: engine image inspect|ls|rm|prune ..."),
         },
@@ -559,11 +571,16 @@ fn real_main(args: Vec<String>) -> i32 {
                     let force = more.iter().any(|a| a == "-f" || a == "--force");
                     more.iter().filter(|a| !a.starts_with('-')).try_for_each(|n| volumes::remove(&root, n, force).map(|_| println!("{n}")))
                 }
-                Some((sub, more)) if sub == "inspect" => more
-                    .iter()
-                    .map(|n| volumes::inspect(&root, n))
-                    .collect::<skiff_engine::error::Result<Vec<_>>>()
-                    .map(|v| println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default())),
+                Some((sub, more)) if sub == "inspect" => {
+                    let Ok((names, format)) = inspect_flags(more, "volume inspect") else { return 1 };
+                    names.iter().map(|n| volumes::inspect(&root, n)).collect::<skiff_engine::error::Result<Vec<_>>>().and_then(|v| {
+                        match skiff_engine::template::lines(&v, format.as_deref())? {
+                            Some(text) => print!("{text}"),
+                            None => println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default()),
+                        }
+                        Ok(())
+                    })
+                }
                 _ => Err(skiff_engine::error::Error("usage: engine volume create|ls|rm|inspect [NAME], engine volume prune [-a] [-f]".into())),
             };
             match r {

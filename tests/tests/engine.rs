@@ -780,3 +780,31 @@ fn resource_flags_cidfile_and_expose() {
     }
     assert!(e.ok(&["ps", "-a", "-q"]).trim().is_empty(), "failed runs left containers");
 }
+
+/// docker's --format templates in inspect, ps, images and volume inspect.
+#[test]
+fn format_templates() {
+    let e = Engine::new("formats");
+    let name = format!("fmt{}", std::process::id());
+    let port = free_tcp_port();
+    e.ok(&["run", "-d", "--name", &name, "-l", "tier=web", "-p", &format!("127.0.0.1:{port}:80"), "busybox", "sleep", "60"]);
+    let out = e.ok(&["inspect", "-f", "{{.State.Status}} {{.Name}} {{.Config.Labels.tier}} {{json .HostConfig.RestartPolicy}}", &name]);
+    assert_eq!(out, format!("running /{name} web {{\"Name\":\"no\"}}\n"));
+    let out = e.ok(&["inspect", "--format", "{{(index (index .NetworkSettings.Ports \"80/tcp\") 0).HostPort}}", &name]);
+    assert_eq!(out.trim(), port.to_string());
+    let out = e.ok(&["inspect", "--format={{range $p, $c := .NetworkSettings.Ports}}{{$p}}{{end}} {{if .State.Running}}up{{end}}", &name]);
+    assert_eq!(out.trim(), "80/tcp up");
+    let out = e.ok(&["ps", "--format", "{{.Names}}\t{{.State}}"]);
+    assert_eq!(out, format!("{name}\trunning\n"));
+    let out = e.ok(&["ps", "--format", "table {{.Names}}\\t{{.Image}}"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(lines[0].starts_with("NAMES") && lines[0].ends_with("IMAGE") && lines[1].starts_with(&name) && lines[1].ends_with("busybox"), "{out}");
+    assert!(e.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]).lines().any(|l| l == "busybox:latest"));
+    e.ok(&["volume", "create", "fmtvol"]);
+    assert_eq!(e.ok(&["volume", "inspect", "-f", "{{.Name}} {{.Driver}}", "fmtvol"]), "fmtvol local\n");
+    let bad = e.run(&["inspect", "-f", "{{.State.Status", &name]);
+    assert!(!bad.status.success() && text(&bad.stderr).contains("unclosed action"), "{}", text(&bad.stderr));
+    e.ok(&["rm", "-f", &name]);
+    e.ok(&["volume", "rm", "fmtvol"]);
+}

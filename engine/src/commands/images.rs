@@ -126,7 +126,7 @@ struct Row<'a> {
 /// table (REPOSITORY TAG IMAGE ID CREATED SIZE), newest first, untagged
 /// images as `<none>`; `--format json` prints one JSON object per line as
 /// docker 24+ does; `--quiet` the distinct short ids.
-pub fn images(store: &Store, filter: Option<&str>, quiet: bool, json: bool) -> Result<()> {
+pub fn images(store: &Store, filter: Option<&str>, quiet: bool, format: Option<&str>) -> Result<()> {
     let all = store.list()?;
     let want = match filter {
         Some(f) => {
@@ -168,7 +168,8 @@ pub fn images(store: &Store, filter: Option<&str>, quiet: bool, json: bool) -> R
         Some(t) => format!("{} ago", human_duration(now - t)),
         None => "N/A".into(),
     };
-    if json {
+    {
+        let mut objects = Vec::new();
         for r in &rows {
             let created_at = r.image.config.created_unix().map(|t| {
                 let (y, mo, d, h, mi, s) = config::civil(t);
@@ -187,9 +188,12 @@ pub fn images(store: &Store, filter: Option<&str>, quiet: bool, json: bool) -> R
                 "UniqueSize": "N/A",
                 "VirtualSize": human_size(r.image.size),
             });
-            writeln!(out, "{v}").ctx(|| "write stdout")?;
+            objects.push(v);
         }
-        return Ok(());
+        let headers = [("ID", "IMAGE ID"), ("CreatedSince", "CREATED"), ("CreatedAt", "CREATED AT")];
+        if let Some(text) = crate::template::list(&objects, format, &headers)? {
+            return write!(out, "{text}").ctx(|| "write stdout");
+        }
     }
     let mut table = vec![["REPOSITORY".to_string(), "TAG".into(), "IMAGE ID".into(), "CREATED".into(), "SIZE".into()]];
     for r in &rows {
@@ -200,17 +204,21 @@ pub fn images(store: &Store, filter: Option<&str>, quiet: bool, json: bool) -> R
 
 /// Go's tabwriter as docker sets it up (min width 10, padding 3); the last
 /// column is not padded.
-pub fn tabulate<const N: usize>(rows: &[[String; N]]) -> String {
-    let mut widths = [10usize; N];
+pub fn tabulate<R: AsRef<[String]>>(rows: &[R]) -> String {
+    let mut widths: Vec<usize> = Vec::new();
     for r in rows {
-        for (i, c) in r.iter().enumerate() {
+        for (i, c) in r.as_ref().iter().enumerate() {
+            if widths.len() <= i {
+                widths.push(10);
+            }
             widths[i] = widths[i].max(c.chars().count() + 3);
         }
     }
     let mut s = String::new();
     for r in rows {
+        let r = r.as_ref();
         for (i, c) in r.iter().enumerate() {
-            if i + 1 < N {
+            if i + 1 < r.len() {
                 s.push_str(c);
                 s.push_str(&" ".repeat(widths[i] - c.chars().count()));
             } else {
@@ -361,7 +369,7 @@ pub fn inspect_json(store: &Store, d: &Details) -> Result<serde_json::Value> {
 
 /// `engine image inspect NAME...`: a JSON array (4-space indent, as docker);
 /// names not found fail at the end (`No such image: NAME`), after the array.
-pub fn inspect(store: &Store, names: &[String]) -> Result<()> {
+pub fn inspect(store: &Store, names: &[String], format: Option<&str>) -> Result<()> {
     let mut found = Vec::new();
     let mut errors = Vec::new();
     for n in names {
@@ -371,9 +379,13 @@ pub fn inspect(store: &Store, names: &[String]) -> Result<()> {
         }
     }
     let mut buf = Vec::new();
-    let mut ser = serde_json::Serializer::with_formatter(&mut buf, serde_json::ser::PrettyFormatter::with_indent(b"    "));
-    found.serialize(&mut ser).ctx(|| "serialize image inspect")?;
-    buf.push(b'\n');
+    if let Some(text) = crate::template::lines(&found, format)? {
+        buf = text.into_bytes();
+    } else {
+        let mut ser = serde_json::Serializer::with_formatter(&mut buf, serde_json::ser::PrettyFormatter::with_indent(b"    "));
+        found.serialize(&mut ser).ctx(|| "serialize image inspect")?;
+        buf.push(b'\n');
+    }
     io::stdout().lock().write_all(&buf).ctx(|| "write stdout")?;
     if errors.is_empty() {
         Ok(())
