@@ -1142,6 +1142,52 @@ pub fn inspect(env: &Env, references: &[String], format: Option<&str>) -> std::r
     }
 }
 
+/// `update [--restart P] [limits] CONTAINER`: docker's update. Limits
+/// reach a live container through its runtime (runc's `update` flags) and
+/// its config.json, so that restarts keep them; the restart policy reaches
+/// its shim and its record.
+pub fn update(env: &Env, reference: &str, restart: Option<&str>, limits: &oci::Limits) -> Result<()> {
+    limits.check()?;
+    let _lock = record::Lock::acquire(&env.root)?;
+    let mut rec = record::find(&env.root, reference)?;
+    let policy: Option<skiff_shim::restart::Policy> = restart.map(str::parse).transpose().map_err(Error)?;
+    if policy.is_some() && rec.auto_remove {
+        return err("Restart policy cannot be updated because AutoRemove is enabled for the container");
+    }
+    let dir = record::dir(&env.root, &rec.id);
+    let flags = oci::update_flags(limits);
+    if !flags.is_empty() {
+        let (st, _) = status(env, &rec);
+        if matches!(st.as_str(), "running" | "paused" | "created") {
+            let out = std::process::Command::new(&rec.runtime)
+                .arg("--root")
+                .arg(env.runtime_root())
+                .arg("update")
+                .args(&flags)
+                .arg(&rec.id)
+                .output()
+                .ctx(|| format!("run {}", rec.runtime.display()))?;
+            if !out.status.success() {
+                return err(format!("Cannot update container {}: {}", rec.short_id(), String::from_utf8_lossy(&out.stderr).trim()));
+            }
+        }
+        let path = dir.join("config.json");
+        let text = std::fs::read(&path).ctx(|| format!("read {}", path.display()))?;
+        let mut cfg: serde_json::Value = serde_json::from_slice(&text).map_err(|e| Error(format!("parse {}: {e}", path.display())))?;
+        oci::set_limits(&mut cfg["linux"]["resources"], limits);
+        let text = serde_json::to_vec_pretty(&cfg).ctx(|| "serialize config.json")?;
+        skiff_runtime::state::write_atomic(&path, &text)?;
+    }
+    if let Some(p) = policy {
+        if let Some(mut c) = client(env, &rec) {
+            c.set_restart(&p.to_string()).map_err(|e| Error(format!("Cannot update the restart policy of {}: its shim says {e}", rec.short_id())))?;
+        }
+        rec.restart = p.to_string();
+        rec.save(&env.root)?;
+    }
+    Ok(())
+}
+
 /// `rename OLD NEW` under the names lock.
 pub fn rename(env: &Env, old: &str, new: &str) -> Result<()> {
     let _lock = record::Lock::acquire(&env.root)?;

@@ -14,7 +14,7 @@ const USAGE: &str = "Usage: engine [--root DIR] [--bridge NAME] [--subnet CIDR] 
 
 A daemonless Docker-compatible engine for small Linux hosts (skiff).
 
-Containers: run create start stop kill restart rm ps logs wait inspect port rename pause unpause exec top stats cp
+Containers: run create start stop kill restart rm ps logs wait inspect port rename pause unpause exec top stats cp update
             container prune, restore (after a reboot: restart policies)
 Volumes:    volume create|ls|rm|inspect|prune
 Images:     import load save tag images rmi image inspect|ls|rm|prune
@@ -97,6 +97,37 @@ fn fail(code: i32, msg: impl std::fmt::Display) -> i32 {
     code
 }
 
+/// The cgroup limit flags of `run` and `update`.
+fn limits(p: &Parsed) -> Result<oci::Limits, String> {
+    let mut l = oci::Limits::default();
+    let num = |name: &str| -> Result<Option<i64>, String> {
+        p.get(name).map(|v| v.parse::<i64>().map_err(|_| format!("invalid value {v:?} for --{name}"))).transpose()
+    };
+    if let Some(m) = p.get("memory") {
+        l.memory = Some(oci::parse_size(m).map_err(|e| e.0)?);
+    }
+    if let Some(c) = p.get("cpus") {
+        l.cpus = Some(c.parse::<f64>().ok().filter(|c| *c > 0.0).ok_or_else(|| format!("invalid argument {c:?} for --cpus"))?);
+    }
+    l.pids = num("pids-limit")?;
+    let size = |name: &str| -> Result<Option<i64>, String> {
+        p.get(name).map(|v| if v == "-1" { Ok(-1) } else { oci::parse_size(v).map_err(|e| format!("invalid --{name}: {}", e.0)) }).transpose()
+    };
+    l.memory_swap = size("memory-swap")?;
+    l.memory_reservation = size("memory-reservation")?.filter(|n| *n > 0);
+    l.oom_kill_disable = p.on("oom-kill-disable");
+    let unsigned = |name: &str| -> Result<Option<u64>, String> {
+        p.get(name).map(|v| v.parse::<u64>().map_err(|_| format!("invalid value {v:?} for --{name}"))).transpose()
+    };
+    l.cpu_shares = unsigned("cpu-shares")?.filter(|n| *n > 0);
+    l.cpu_period = unsigned("cpu-period")?.filter(|n| *n > 0);
+    l.cpu_quota = num("cpu-quota")?.filter(|n| *n != 0);
+    l.cpuset_cpus = p.get("cpuset-cpus").map(String::from);
+    l.cpuset_mems = p.get("cpuset-mems").map(String::from);
+    l.blkio_weight = unsigned("blkio-weight")?.map(|w| w.min(u16::MAX as u64) as u16);
+    Ok(l)
+}
+
 fn run_opts(p: &Parsed) -> Result<RunOpts, String> {
     let num = |name: &str| -> Result<Option<i64>, String> {
         p.get(name).map(|v| v.parse::<i64>().map_err(|_| format!("invalid value {v:?} for --{name}"))).transpose()
@@ -149,28 +180,7 @@ fn run_opts(p: &Parsed) -> Result<RunOpts, String> {
         dns_option: p.all("dns-option").into_iter().chain(p.all("dns-opt")).map(String::from).collect(),
         ..Default::default()
     };
-    if let Some(m) = p.get("memory") {
-        o.limits.memory = Some(oci::parse_size(m).map_err(|e| e.0)?);
-    }
-    if let Some(c) = p.get("cpus") {
-        o.limits.cpus = Some(c.parse::<f64>().ok().filter(|c| *c > 0.0).ok_or_else(|| format!("invalid argument {c:?} for --cpus"))?);
-    }
-    o.limits.pids = num("pids-limit")?;
-    let size = |name: &str| -> Result<Option<i64>, String> {
-        p.get(name).map(|v| if v == "-1" { Ok(-1) } else { oci::parse_size(v).map_err(|e| format!("invalid --{name}: {}", e.0)) }).transpose()
-    };
-    o.limits.memory_swap = size("memory-swap")?;
-    o.limits.memory_reservation = size("memory-reservation")?.filter(|n| *n > 0);
-    o.limits.oom_kill_disable = p.on("oom-kill-disable");
-    let unsigned = |name: &str| -> Result<Option<u64>, String> {
-        p.get(name).map(|v| v.parse::<u64>().map_err(|_| format!("invalid value {v:?} for --{name}"))).transpose()
-    };
-    o.limits.cpu_shares = unsigned("cpu-shares")?.filter(|n| *n > 0);
-    o.limits.cpu_period = unsigned("cpu-period")?.filter(|n| *n > 0);
-    o.limits.cpu_quota = num("cpu-quota")?.filter(|n| *n != 0);
-    o.limits.cpuset_cpus = p.get("cpuset-cpus").map(String::from);
-    o.limits.cpuset_mems = p.get("cpuset-mems").map(String::from);
-    o.limits.blkio_weight = unsigned("blkio-weight")?.map(|w| w.min(u16::MAX as u64) as u16);
+    o.limits = limits(p)?;
     if let Some(s) = p.get("shm-size") {
         o.shm_size = Some(oci::parse_size(s).map_err(|e| format!("invalid --shm-size: {}", e.0))?).filter(|n| *n > 0);
     }
@@ -395,6 +405,28 @@ fn real_main(args: Vec<String>) -> i32 {
             },
             None => fail(1, "\"port\" requires at least 1 argument"),
         },
+        "update" => {
+            let flags = [
+                flag("restart", None, true),
+                flag("memory", Some('m'), true),
+                flag("memory-swap", None, true),
+                flag("memory-reservation", None, true),
+                flag("cpus", None, true),
+                flag("cpu-shares", Some('c'), true),
+                flag("cpu-period", None, true),
+                flag("cpu-quota", None, true),
+                flag("cpuset-cpus", None, true),
+                flag("cpuset-mems", None, true),
+                flag("pids-limit", None, true),
+                flag("blkio-weight", None, true),
+            ];
+            let Ok(p) = simple(&rest, &flags, cmd) else { return 125 };
+            let limits = match limits(&p) {
+                Ok(l) => l,
+                Err(e) => return fail(125, e),
+            };
+            each(&p.args, cmd, |r| containers::update(&env, r, p.get("restart"), &limits))
+        }
         "rename" => match rest.as_slice() {
             [old, new] => match containers::rename(&env, old, new) {
                 Ok(()) => 0,

@@ -151,6 +151,67 @@ impl Limits {
     }
 }
 
+/// The CFS quota and period: from `--cpus` (a 100 ms period), else as given.
+fn cfs(l: &Limits) -> (Option<i64>, Option<u64>) {
+    match l.cpus {
+        Some(c) => (Some((c * 100000.0) as i64), Some(100000)),
+        None => (l.cpu_quota, l.cpu_period),
+    }
+}
+
+/// Writes the limits that are set into `resources` (`linux.resources`),
+/// merging with what it holds: for `run`, and for `update` on a saved
+/// config.
+pub fn set_limits(resources: &mut Value, l: &Limits) {
+    let mut merge = |key: &str, fields: Vec<(&str, Option<Value>)>| {
+        let set: serde_json::Map<String, Value> = fields.into_iter().filter_map(|(k, v)| Some((k.to_string(), v?))).collect();
+        if set.is_empty() {
+            return;
+        }
+        let slot = &mut resources[key];
+        if !slot.is_object() {
+            *slot = json!({});
+        }
+        if let Some(o) = slot.as_object_mut() {
+            o.extend(set);
+        }
+    };
+    let (quota, period) = cfs(l);
+    merge("memory", vec![
+        ("limit", l.memory.map(Value::from)),
+        ("swap", l.memory_swap.map(Value::from)),
+        ("reservation", l.memory_reservation.map(Value::from)),
+        ("disableOOMKiller", l.oom_kill_disable.then_some(Value::Bool(true))),
+    ]);
+    merge("cpu", vec![
+        ("quota", quota.map(Value::from)),
+        ("period", period.map(Value::from)),
+        ("shares", l.cpu_shares.map(Value::from)),
+        ("cpus", l.cpuset_cpus.clone().map(Value::from)),
+        ("mems", l.cpuset_mems.clone().map(Value::from)),
+    ]);
+    merge("pids", vec![("limit", l.pids.map(Value::from))]);
+    merge("blockIO", vec![("weight", l.blkio_weight.filter(|w| *w != 0).map(Value::from))]);
+}
+
+/// runc's `update` flags for the limits that are set.
+pub fn update_flags(l: &Limits) -> Vec<String> {
+    let (quota, period) = cfs(l);
+    let pairs: [(&str, Option<String>); 10] = [
+        ("--memory", l.memory.map(|v| v.to_string())),
+        ("--memory-swap", l.memory_swap.map(|v| v.to_string())),
+        ("--memory-reservation", l.memory_reservation.map(|v| v.to_string())),
+        ("--cpu-quota", quota.map(|v| v.to_string())),
+        ("--cpu-period", period.map(|v| v.to_string())),
+        ("--cpu-share", l.cpu_shares.map(|v| v.to_string())),
+        ("--cpuset-cpus", l.cpuset_cpus.clone()),
+        ("--cpuset-mems", l.cpuset_mems.clone()),
+        ("--pids-limit", l.pids.map(|v| v.to_string())),
+        ("--blkio-weight", l.blkio_weight.map(|v| v.to_string())),
+    ];
+    pairs.into_iter().filter_map(|(k, v)| Some(format!("{k}={}", v?))).collect()
+}
+
 /// A namespace a container shares, or not: `--pid`, `--ipc`, `--uts`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Share {
@@ -376,40 +437,7 @@ pub fn config(i: &Input) -> Result<Value> {
     let mut rules = vec![json!({"allow": i.privileged, "access": "rwm"})];
     rules.extend(i.extras.devices.iter().map(|d| d.rule()));
     let mut resources = json!({"devices": rules});
-    let l = i.limits;
-    let mut memory = serde_json::Map::new();
-    for (k, v) in [("limit", l.memory), ("swap", l.memory_swap), ("reservation", l.memory_reservation)] {
-        if let Some(v) = v {
-            memory.insert(k.into(), json!(v));
-        }
-    }
-    if l.oom_kill_disable {
-        memory.insert("disableOOMKiller".into(), json!(true));
-    }
-    if !memory.is_empty() {
-        resources["memory"] = Value::Object(memory);
-    }
-    let mut cpu = serde_json::Map::new();
-    if let Some(c) = l.cpus {
-        cpu.insert("quota".into(), json!((c * 100000.0) as i64));
-        cpu.insert("period".into(), json!(100000));
-    }
-    let pairs = [("quota", l.cpu_quota.map(|q| json!(q))), ("period", l.cpu_period.map(|p| json!(p))), ("shares", l.cpu_shares.map(|s| json!(s)))];
-    let sets = [("cpus", l.cpuset_cpus.as_ref().map(|s| json!(s))), ("mems", l.cpuset_mems.as_ref().map(|s| json!(s)))];
-    for (k, v) in pairs.into_iter().chain(sets) {
-        if let Some(v) = v {
-            cpu.insert(k.into(), v);
-        }
-    }
-    if !cpu.is_empty() {
-        resources["cpu"] = Value::Object(cpu);
-    }
-    if let Some(w) = l.blkio_weight.filter(|w| *w != 0) {
-        resources["blockIO"] = json!({"weight": w});
-    }
-    if let Some(p) = i.limits.pids {
-        resources["pids"] = json!({"limit": p});
-    }
+    set_limits(&mut resources, i.limits);
     let mut linux = json!({
         "namespaces": namespaces,
         "resources": resources,

@@ -130,6 +130,11 @@ impl Client {
         Ok(self.call(&Request::Start)?.pid.unwrap_or(0))
     }
 
+    /// A new restart policy for the container.
+    pub fn set_restart(&mut self, policy: &str) -> io::Result<()> {
+        self.call(&Request::Update { restart: Some(policy.to_string()) }).map(drop)
+    }
+
     /// Graceful stop, then the shim exits.
     pub fn shutdown(&mut self, timeout: Option<u32>) -> io::Result<()> {
         self.call(&Request::Shutdown { timeout }).map(drop)

@@ -76,6 +76,12 @@ pub enum Request {
         #[serde(default)]
         timeout: Option<u32>,
     },
+    /// `engine update`: a new restart policy (docker's syntax), from the
+    /// next exit on; the restart count carries on.
+    Update {
+        #[serde(default)]
+        restart: Option<String>,
+    },
 }
 
 /// One reply line. `ok: false` replies carry `error`; the other fields are

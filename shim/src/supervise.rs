@@ -633,6 +633,15 @@ impl Supervisor {
                     Reply::ok()
                 }
             }
+            Request::Update { restart } => match restart.map(|r| r.parse::<crate::restart::Policy>()).transpose() {
+                Ok(Some(p)) => {
+                    self.event(&format!("restart policy now {p}"));
+                    self.o.restart = p;
+                    Reply::ok()
+                }
+                Ok(None) => Reply::ok(),
+                Err(e) => Reply::error(e),
+            },
             Request::Resize { rows, cols } => match &self.io.pty {
                 None => Reply::error(format!("container {} has no tty", self.o.id)),
                 Some(m) => match console::resize(m.as_raw_fd(), rows, cols) {

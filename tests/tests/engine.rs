@@ -808,3 +808,35 @@ fn format_templates() {
     e.ok(&["rm", "-f", &name]);
     e.ok(&["volume", "rm", "fmtvol"]);
 }
+
+/// `update`: limits reach the live cgroup and survive a restart; a new
+/// restart policy reaches the shim (the killed process comes back).
+#[test]
+fn update_limits_and_restart_policy() {
+    let e = Engine::new("update");
+    let id = e.ok(&["run", "-d", "--network", "none", "-m", "64m", "busybox", "sleep", "300"]).trim().to_string();
+    let cg = |ctl: &str, file: &str| std::fs::read_to_string(format!("/sys/fs/cgroup/{ctl}/skiff/{id}/{file}")).unwrap_or_default().trim().to_string();
+    assert_eq!(e.ok(&["update", "-m", "128m", "--cpus", "0.5", "--pids-limit", "50", "--restart", "always", &id]).trim(), id);
+    assert_eq!(cg("memory", "memory.limit_in_bytes"), (128u64 << 20).to_string());
+    assert_eq!((cg("cpu", "cpu.cfs_quota_us"), cg("cpu", "cpu.cfs_period_us")), ("50000".into(), "100000".into()));
+    assert_eq!(cg("pids", "pids.max"), "50");
+    assert_eq!(e.inspect(&id)["HostConfig"]["RestartPolicy"]["Name"], "always");
+    let pid = e.inspect(&id)["State"]["Pid"].as_i64().unwrap();
+    // SAFETY: kills the container's process, which the test started.
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    assert!(
+        wait_until(T, || e.inspect(&id)["RestartCount"] == 1 && e.inspect(&id)["State"]["Status"] == "running"),
+        "the updated policy did not restart it: {}",
+        e.inspect(&id)
+    );
+    assert_eq!(cg("memory", "memory.limit_in_bytes"), (128u64 << 20).to_string(), "the restart lost the updated limit");
+    let bad = e.run(&["update", "--restart", "sometimes", &id]);
+    assert!(!bad.status.success() && text(&bad.stderr).contains("sometimes"), "{}", text(&bad.stderr));
+    let bad = e.run(&["update", "--cpus", "1", "--cpu-quota", "1000", &id]);
+    assert!(text(&bad.stderr).contains("Nano CPUs and CPU Period cannot both be set"), "{}", text(&bad.stderr));
+    e.ok(&["rm", "-f", &id]);
+    let rm = e.ok(&["run", "-d", "--rm", "--network", "none", "busybox", "sleep", "30"]).trim().to_string();
+    let bad = e.run(&["update", "--restart", "always", &rm]);
+    assert!(text(&bad.stderr).contains("AutoRemove is enabled"), "{}", text(&bad.stderr));
+    e.ok(&["rm", "-f", &rm]);
+}
