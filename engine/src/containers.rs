@@ -1388,6 +1388,49 @@ fn netns_alive(dir: &Path) -> bool {
     std::fs::read_to_string("/proc/self/mountinfo").is_ok_and(|m| m.lines().any(|l| l.split(' ').nth(4) == Some(p.as_str())))
 }
 
+/// `export [-o FILE] CONTAINER`: its filesystem as a tar, to FILE
+/// (written whole, then renamed) or stdout (not a terminal).
+pub fn export(env: &Env, reference: &str, output: Option<&Path>) -> Result<()> {
+    let rec = record::find(&env.root, reference)?;
+    let root = record::dir(&env.root, &rec.id).join("rootfs");
+    match output {
+        None => {
+            // SAFETY: isatty only inspects fd 1.
+            if unsafe { libc::isatty(1) } == 1 {
+                return err("cowardly refusing to save to a terminal. Use the -o flag or redirect");
+            }
+            crate::copy::export(&root, &mut std::io::stdout().lock())
+        }
+        Some(f) => {
+            let tmp = f.with_file_name(format!(".{}.tmp{}", f.file_name().unwrap_or_default().to_string_lossy(), std::process::id()));
+            let written = std::fs::File::create(&tmp).ctx(|| format!("create {}", tmp.display())).and_then(|mut file| {
+                crate::copy::export(&root, &mut file)?;
+                file.sync_all().ctx(|| format!("sync {}", tmp.display()))
+            });
+            match written.and_then(|_| std::fs::rename(&tmp, f).ctx(|| format!("rename to {}", f.display()))) {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    let _ = std::fs::remove_file(&tmp);
+                    Err(e)
+                }
+            }
+        }
+    }
+}
+
+/// `diff CONTAINER`: `A|C|D path` lines.
+pub fn diff(env: &Env, reference: &str) -> Result<()> {
+    let rec = record::find(&env.root, reference)?;
+    let image = Store::open(&env.root)?.resolve(&rec.image_id)?;
+    let mut out = std::io::stdout().lock();
+    let mut hidden: Vec<String> = rec.mounts.iter().map(|m| m.destination.clone()).collect();
+    hidden.push("/dev/init".into());
+    for (k, p) in rootfs::changes(&record::dir(&env.root, &rec.id), &image.layers, &hidden)? {
+        let _ = writeln!(out, "{k} {p}");
+    }
+    Ok(())
+}
+
 /// `cp SRC DST`, one of them `CONTAINER:PATH` (see `copy`).
 pub fn cp(env: &Env, src: &str, dst: &str) -> Result<()> {
     crate::copy::cp(src, dst, &|c| Ok(record::dir(&env.root, &record::find(&env.root, c)?.id).join("rootfs")))

@@ -28,6 +28,27 @@ pub fn cp(src: &str, dst: &str, rootfs_of: &dyn Fn(&str) -> Result<PathBuf>) -> 
     }
 }
 
+/// `export`: the container's whole filesystem as a tar stream into `out`
+/// (names relative, as docker's: `bin/sh`), archived by a child chrooted
+/// into it like `cp`'s.
+pub fn export(root: &Path, out: &mut dyn Write) -> Result<()> {
+    let (child, data) = in_root(root, false, |pipe| {
+        let mut b = tar::Builder::new(pipe);
+        b.follow_symlinks(false);
+        let mut names: Vec<_> = std::fs::read_dir("/").ctx(|| "export: read /")?.flatten().map(|e| e.file_name()).collect();
+        names.sort();
+        for n in names {
+            let p = Path::new("/").join(&n);
+            let r = if std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir()) { b.append_dir_all(&n, &p) } else { b.append_path_with_name(&p, &n) };
+            r.ctx(|| format!("export: read {}", p.display()))?;
+        }
+        b.into_inner().ctx(|| "export: write the archive").map(drop)
+    })?;
+    let copied = std::io::copy(&mut File::from(data), out).map(drop).ctx(|| "export: write the archive");
+    child.finish()?;
+    copied
+}
+
 /// The last component of `p` ("/" and "." have none: the copy keeps the
 /// source's own name then).
 fn base(p: &Path) -> Option<String> {

@@ -14,7 +14,7 @@ const USAGE: &str = "Usage: engine [--root DIR] [--bridge NAME] [--subnet CIDR] 
 
 A daemonless Docker-compatible engine for small Linux hosts (skiff).
 
-Containers: run create start stop kill restart rm ps logs wait inspect port rename pause unpause exec top stats cp update
+Containers: run create start stop kill restart rm ps logs wait inspect port rename pause unpause exec top stats cp update export diff
             container prune, restore (after a reboot: restart policies)
 Volumes:    volume create|ls|rm|inspect|prune
 Images:     import load save tag images rmi image inspect|ls|rm|prune
@@ -575,6 +575,23 @@ fn real_main(args: Vec<String>) -> i32 {
                 Err(e) => fail(1, e),
             },
             _ => fail(1, "\"cp\" requires exactly 2 arguments"),
+        },
+        "export" => {
+            let Ok(p) = simple(&rest, &[flag("output", Some('o'), true)], cmd) else { return 125 };
+            match p.args.as_slice() {
+                [c] => match containers::export(&env, c, p.get("output").map(std::path::Path::new)) {
+                    Ok(()) => 0,
+                    Err(e) => fail(1, e),
+                },
+                _ => fail(1, "\"export\" requires exactly 1 argument"),
+            }
+        }
+        "diff" => match rest.as_slice() {
+            [c] => match containers::diff(&env, c) {
+                Ok(()) => 0,
+                Err(e) => fail(1, e),
+            },
+            _ => fail(1, "\"diff\" requires exactly 1 argument"),
         },
         "restore" => match containers::restore(&env) {
             Ok(()) => 0,

@@ -4,7 +4,7 @@
 
 use crate::error::{Context, Result};
 use std::ffi::CString;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// How a rootfs was made, for `engine info` and `rm`.
@@ -21,6 +21,51 @@ fn cstr(p: &Path) -> Result<CString> {
 /// True when the kernel offers overlayfs.
 pub fn overlay_supported() -> bool {
     std::fs::read_to_string("/proc/filesystems").is_ok_and(|s| s.lines().any(|l| l.trim_end().ends_with("overlay")))
+}
+
+/// Mount points the engine and runtime make in every container (docker's
+/// init layer): not the container's changes.
+const MOUNT_POINTS: &[&str] = &["/etc/hosts", "/etc/hostname", "/etc/resolv.conf", "/etc/mtab", "/dev", "/proc", "/sys"];
+
+/// `diff`: what the container changed, from its overlay upper dir, as
+/// docker lists it (sorted): `A` added, `C` changed (an entry the image
+/// has; a directory only when something under it is listed), `D` deleted
+/// (an overlay whiteout). `hidden`: more mount points to leave out
+/// (volumes, /dev/init).
+pub fn changes(dir: &Path, layers: &[PathBuf], hidden: &[String]) -> Result<Vec<(char, String)>> {
+    let upper = dir.join("upper");
+    if !upper.is_dir() {
+        return Err(crate::error::Error("diff needs an overlayfs rootfs: this container's is a copy".into()));
+    }
+    let mut out = Vec::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let here = upper.join(&rel);
+        for e in std::fs::read_dir(&here).ctx(|| format!("read {}", here.display()))?.flatten() {
+            let r = rel.join(e.file_name());
+            let Ok(m) = e.path().symlink_metadata() else { continue };
+            let whiteout = m.file_type().is_char_device() && m.rdev() == 0;
+            let in_image = layers.iter().any(|l| l.join(&r).symlink_metadata().is_ok());
+            let kind = if whiteout { 'D' } else if in_image { 'C' } else { 'A' };
+            let path = format!("/{}", r.display());
+            let under = |m: &str| path == m || path.starts_with(&format!("{m}/"));
+            if MOUNT_POINTS.iter().any(|m| under(m)) || hidden.iter().any(|m| under(m)) {
+                continue;
+            }
+            out.push((kind, path, m.is_dir()));
+            if m.is_dir() {
+                stack.push(r);
+            }
+        }
+    }
+    out.sort_by(|a, b| a.1.cmp(&b.1));
+    // A changed directory is listed for what changed under it.
+    let shown: Vec<(char, String)> = out
+        .iter()
+        .filter(|(k, p, is_dir)| !(*k == 'C' && *is_dir) || out.iter().any(|(_, q, _)| q.starts_with(&format!("{p}/"))))
+        .map(|(k, p, _)| (*k, p.clone()))
+        .collect();
+    Ok(shown)
 }
 
 /// Mounts `layers` (lowest first) at `<dir>/rootfs` with `<dir>/upper`,

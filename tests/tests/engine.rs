@@ -840,3 +840,36 @@ fn update_limits_and_restart_policy() {
     assert!(text(&bad.stderr).contains("AutoRemove is enabled"), "{}", text(&bad.stderr));
     e.ok(&["rm", "-f", &rm]);
 }
+
+/// `diff` lists what the container changed (not its mount points);
+/// `export` writes its filesystem as a tar, to -o atomically or a pipe.
+#[test]
+fn diff_and_export() {
+    let e = Engine::new("diffexp");
+    let vol = e.dir.path().join("v");
+    std::fs::create_dir_all(&vol).unwrap();
+    let id = e
+        .ok(&[
+            "run", "-d", "--network", "none", "--init", "-v", &format!("{}:/data/vol", vol.display()), "busybox", "sh", "-c",
+            "echo new > /newfile; echo x >> /etc/passwd; rm /etc/group; mkdir -p /opt/a; touch /ready; sleep 60",
+        ])
+        .trim()
+        .to_string();
+    assert!(wait_until(T, || e.run(&["exec", &id, "test", "-e", "/ready"]).status.success()), "the container did not get ready");
+    let diff = e.ok(&["diff", &id]);
+    let expect = ["C /etc", "D /etc/group", "C /etc/passwd", "A /newfile", "A /opt", "A /opt/a", "A /ready"];
+    assert_eq!(diff.lines().filter(|l| !l.starts_with("A /data")).collect::<Vec<_>>(), expect, "{diff}");
+    let tar = e.dir.path().join("fs.tar");
+    e.ok(&["export", "-o", tar.to_str().unwrap(), &id]);
+    let list = run(std::process::Command::new("tar").arg("-tf").arg(&tar), T);
+    let names = text(&list.stdout);
+    for n in ["bin/busybox", "newfile", "opt/a", "etc/passwd"] {
+        assert!(names.lines().any(|l| l.trim_end_matches('/') == n), "{n} not in the export");
+    }
+    assert!(!names.lines().any(|l| l == "etc/group"), "a deleted file was exported");
+    let piped = e.run(&["export", &id]);
+    assert!(piped.status.success() && piped.stdout.len() > 1 << 20, "export to a pipe: {} bytes, {}", piped.stdout.len(), text(&piped.stderr));
+    let out = e.run(&["export", "-o", "/no/such/dir/x.tar", &id]);
+    assert!(!out.status.success() && text(&out.stderr).contains("/no/such/dir"), "{}", text(&out.stderr));
+    e.ok(&["rm", "-f", &id]);
+}
