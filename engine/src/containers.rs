@@ -88,6 +88,9 @@ pub struct RunOpts {
     pub stop_timeout: Option<u32>,
     pub log_opts: Vec<String>,
     pub log_driver: Option<String>,
+    /// `--health-cmd` etc. as a Healthcheck over the image's; `--no-healthcheck`.
+    pub health: crate::images::Healthcheck,
+    pub no_healthcheck: bool,
     pub runtime: Option<PathBuf>,
     pub labels: Vec<String>,
     pub image: String,
@@ -219,6 +222,61 @@ fn share(env: &Env, kind: &str, mode: &str) -> Result<oci::Share> {
     }
 }
 
+/// The HEALTHCHECK a container gets: the image's, each `--health-*` over
+/// its field; none for `["NONE"]` or `--no-healthcheck`.
+fn healthcheck(image: Option<&crate::images::Healthcheck>, flags: &crate::images::Healthcheck, off: bool) -> Result<Option<crate::images::Healthcheck>> {
+    if off {
+        if !flags.test.is_empty() {
+            return err("--no-healthcheck conflicts with --health-* options");
+        }
+        return Ok(None);
+    }
+    let mut h = image.cloned().unwrap_or_default();
+    if !flags.test.is_empty() {
+        h.test = flags.test.clone();
+    }
+    for (mine, theirs) in [(&mut h.interval, flags.interval), (&mut h.timeout, flags.timeout), (&mut h.start_period, flags.start_period)] {
+        if theirs != 0 {
+            *mine = theirs;
+        }
+    }
+    if flags.retries != 0 {
+        h.retries = flags.retries;
+    }
+    match h.test.first().map(String::as_str) {
+        None | Some("NONE") => Ok(None),
+        Some("CMD") if h.test.len() > 1 => Ok(Some(h)),
+        Some("CMD-SHELL") if h.test.len() == 2 => Ok(Some(h)),
+        _ => err(format!("invalid healthcheck test {:?}: CMD ARG..., CMD-SHELL COMMAND or NONE", h.test)),
+    }
+}
+
+/// docker's `State.Health`, as the shim last wrote it (None without a
+/// HEALTHCHECK).
+fn health_of(dir: &Path, rec: &Record) -> Option<serde_json::Value> {
+    rec.healthcheck.as_ref()?;
+    let v = std::fs::read(dir.join(skiff_shim::health::FILE)).ok().and_then(|t| serde_json::from_slice(&t).ok());
+    Some(v.unwrap_or_else(|| serde_json::json!({"Status": "starting", "FailingStreak": 0, "Log": []})))
+}
+
+/// The shim's form of a HEALTHCHECK: the argv and docker's defaults.
+fn health_config(h: &crate::images::Healthcheck) -> skiff_shim::health::Config {
+    let cmd = match h.test.split_first() {
+        Some((kind, rest)) if kind == "CMD-SHELL" => vec!["/bin/sh".into(), "-c".into(), rest.join(" ")],
+        Some((_, rest)) => rest.to_vec(),
+        None => Vec::new(),
+    };
+    let mut c = skiff_shim::health::Config { cmd, ..Default::default() };
+    let ns = |n: i64, d: Duration| if n > 0 { Duration::from_nanos(n as u64) } else { d };
+    c.interval = ns(h.interval, c.interval);
+    c.timeout = ns(h.timeout, c.timeout);
+    c.start_period = ns(h.start_period, c.start_period);
+    if h.retries > 0 {
+        c.retries = h.retries;
+    }
+    c
+}
+
 fn read_env_file(p: &Path) -> Result<Vec<String>> {
     let text = std::fs::read_to_string(p).ctx(|| format!("read env file {}", p.display()))?;
     Ok(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(String::from).collect())
@@ -285,6 +343,7 @@ pub fn create(env: &Env, o: &RunOpts) -> Result<Record> {
             ports.extend(network::parse_publish(key)?);
         }
     }
+    let health = healthcheck(image.config.healthcheck.as_ref(), &o.health, o.no_healthcheck)?;
     let security = crate::seccomp::parse(&o.security_opt)?;
     // Privileged containers run unfiltered, whatever the profile (docker).
     let seccomp = if o.privileged { None } else { crate::seccomp::profile(&security.seccomp)? };
@@ -393,6 +452,7 @@ pub fn create(env: &Env, o: &RunOpts) -> Result<Record> {
         dns_search: o.dns_search.clone(),
         dns_options: o.dns_option.clone(),
         log_driver,
+        healthcheck: health,
         log_max_size,
         log_max_file,
         working_dir: o.workdir.clone().or_else(|| image.config.working_dir.clone()).unwrap_or_default(),
@@ -458,6 +518,7 @@ fn shim_options(env: &Env, rec: &Record, no_start: bool) -> Result<ShimOptions> 
     if rec.log_driver == "none" {
         o.log = None;
     }
+    o.health = rec.healthcheck.as_ref().map(health_config);
     if let Some(s) = &rec.log_max_size {
         o.log_max_size = Some(oci::parse_size(s)? as u64);
     }
@@ -911,7 +972,14 @@ pub fn ps(env: &Env, all: bool, quiet: bool, format: Option<&str>, filters: &[St
         }
         let dir = record::dir(&env.root, &rec.id);
         let text = match st.as_str() {
-            "running" => format!("Up {}", ago(state.as_ref().and_then(|s| s.started.as_deref()).unwrap_or(&rec.created))),
+            "running" => {
+                let up = format!("Up {}", ago(state.as_ref().and_then(|s| s.started.as_deref()).unwrap_or(&rec.created)));
+                match health_of(&dir, &rec).as_ref().and_then(|h| h["Status"].as_str().map(String::from)) {
+                    Some(s) if s == "starting" => format!("{up} (health: starting)"),
+                    Some(s) => format!("{up} ({s})"),
+                    None => up,
+                }
+            }
             "paused" => format!("Up {} (Paused)", ago(state.as_ref().and_then(|s| s.started.as_deref()).unwrap_or(&rec.created))),
             "restarting" => "Restarting".to_string(),
             "exited" => match protocol::read_exit(&dir).or_else(|| state.and_then(|s| s.exit)) {
@@ -1102,6 +1170,7 @@ pub fn inspect(env: &Env, references: &[String], format: Option<&str>) -> std::r
                 "ExitCode": exit.as_ref().map(|e| e.code).unwrap_or(0),
                 "StartedAt": state.as_ref().and_then(|s| s.started.clone()).unwrap_or_default(),
                 "FinishedAt": exit.as_ref().map(|e| e.time.clone()).unwrap_or_default(),
+                "Health": health_of(&dir, &rec),
             },
             "Image": rec.image_id,
             "Name": format!("/{}", rec.name),
@@ -1109,7 +1178,7 @@ pub fn inspect(env: &Env, references: &[String], format: Option<&str>) -> std::r
             "Config": {
                 "Hostname": rec.hostname, "User": rec.user, "Tty": rec.tty, "OpenStdin": rec.interactive,
                 "Env": rec.env, "Cmd": rec.args, "Image": rec.image, "WorkingDir": rec.working_dir,
-                "Labels": rec.labels, "StopSignal": rec.stop_signal, "StopTimeout": rec.stop_timeout,
+                "Labels": rec.labels, "StopSignal": rec.stop_signal, "StopTimeout": rec.stop_timeout, "Healthcheck": rec.healthcheck,
             },
             "HostConfig": {
                 "NetworkMode": rec.network, "RestartPolicy": {"Name": rec.restart}, "AutoRemove": rec.auto_remove,
@@ -1434,4 +1503,29 @@ pub fn diff(env: &Env, reference: &str) -> Result<()> {
 /// `cp SRC DST`, one of them `CONTAINER:PATH` (see `copy`).
 pub fn cp(env: &Env, src: &str, dst: &str) -> Result<()> {
     crate::copy::cp(src, dst, &|c| Ok(record::dir(&env.root, &record::find(&env.root, c)?.id).join("rootfs")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::images::Healthcheck;
+
+    #[test]
+    fn healthcheck_flags_over_the_images() {
+        let image = Healthcheck { test: vec!["CMD".into(), "/bin/check".into(), "-q".into()], interval: 5_000_000_000, retries: 5, ..Default::default() };
+        let none = Healthcheck::default();
+        assert_eq!(healthcheck(Some(&image), &none, false).unwrap(), Some(image.clone()));
+        let flags = Healthcheck { test: vec!["CMD-SHELL".into(), "test -e /ok".into()], retries: 2, ..Default::default() };
+        let h = healthcheck(Some(&image), &flags, false).unwrap().unwrap();
+        assert_eq!((h.test.clone(), h.interval, h.retries), (flags.test.clone(), 5_000_000_000, 2));
+        assert_eq!(healthcheck(Some(&image), &none, true).unwrap(), None);
+        assert!(healthcheck(None, &flags, true).unwrap_err().0.contains("--no-healthcheck conflicts"));
+        let off = Healthcheck { test: vec!["NONE".into()], ..Default::default() };
+        assert_eq!(healthcheck(Some(&off), &none, false).unwrap(), None);
+        let bad = Healthcheck { test: vec!["CMD".into()], ..Default::default() };
+        assert!(healthcheck(Some(&bad), &none, false).unwrap_err().0.contains("invalid healthcheck test"));
+        let c = health_config(&image);
+        assert_eq!((c.cmd.clone(), c.interval, c.timeout, c.retries), (vec!["/bin/check".to_string(), "-q".into()], Duration::from_secs(5), Duration::from_secs(30), 5));
+        assert_eq!(health_config(&h).cmd, ["/bin/sh", "-c", "test -e /ok"]);
+    }
 }

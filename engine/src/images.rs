@@ -66,6 +66,26 @@ pub struct RunConfig {
     pub stop_signal: Option<String>,
     #[serde(default)]
     pub labels: Option<std::collections::BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<Healthcheck>,
+}
+
+/// An image's (or `--health-*`'s) HEALTHCHECK, docker's shape: `Test` is
+/// `["CMD", arg...]`, `["CMD-SHELL", command]`, `["NONE"]` or empty
+/// (inherit); durations in nanoseconds, 0 for the default.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct Healthcheck {
+    #[serde(default)]
+    pub test: Vec<String>,
+    #[serde(default)]
+    pub interval: i64,
+    #[serde(default)]
+    pub timeout: i64,
+    #[serde(default)]
+    pub start_period: i64,
+    #[serde(default)]
+    pub retries: u32,
 }
 
 /// A resolved image, ready to become a container's rootfs.

@@ -82,6 +82,12 @@ const RUN_FLAGS: &[Flag] = &[
     flag("stop-timeout", None, true),
     flag("log-opt", None, true),
     flag("log-driver", None, true),
+    flag("health-cmd", None, true),
+    flag("health-interval", None, true),
+    flag("health-timeout", None, true),
+    flag("health-start-period", None, true),
+    flag("health-retries", None, true),
+    flag("no-healthcheck", None, false),
     flag("runtime", None, true),
     flag("label", Some('l'), true),
     flag("help", None, false),
@@ -95,6 +101,30 @@ fn fail(code: i32, msg: impl std::fmt::Display) -> i32 {
         eprintln!("engine: {msg}");
     }
     code
+}
+
+/// `--health-*` as a Healthcheck (zeros: not given).
+fn health_flags(p: &Parsed) -> Result<skiff_engine::images::Healthcheck, String> {
+    let dur = |name: &str| -> Result<i64, String> {
+        match p.get(name) {
+            None => Ok(0),
+            Some(v) => match skiff_runtime::container::parse_duration(v) {
+                Ok(d) if d >= std::time::Duration::from_millis(1) => Ok(d.as_nanos() as i64),
+                _ => Err(format!("invalid --{name} {v:?}: a duration of at least 1ms (500ms, 30s, 1m30s)")),
+            },
+        }
+    };
+    let retries = match p.get("health-retries") {
+        None => 0,
+        Some(v) => v.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| format!("invalid --health-retries {v:?}: a number above 0"))?,
+    };
+    Ok(skiff_engine::images::Healthcheck {
+        test: p.get("health-cmd").map(|c| vec!["CMD-SHELL".to_string(), c.to_string()]).unwrap_or_default(),
+        interval: dur("health-interval")?,
+        timeout: dur("health-timeout")?,
+        start_period: dur("health-start-period")?,
+        retries,
+    })
 }
 
 /// The cgroup limit flags of `run` and `update`.
@@ -160,6 +190,8 @@ fn run_opts(p: &Parsed) -> Result<RunOpts, String> {
         stop_timeout: num("stop-timeout")?.map(|n| n.max(0) as u32),
         log_opts: p.all("log-opt").into_iter().map(String::from).collect(),
         log_driver: p.get("log-driver").map(String::from),
+        health: health_flags(p)?,
+        no_healthcheck: p.on("no-healthcheck"),
         runtime: p.get("runtime").map(which),
         labels: p.all("label").into_iter().map(String::from).collect(),
         security_opt: p.all("security-opt").into_iter().map(String::from).collect(),

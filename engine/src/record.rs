@@ -64,6 +64,9 @@ pub struct Record {
     /// `--security-opt` values as given.
     #[serde(default)]
     pub security_opt: Vec<String>,
+    /// The HEALTHCHECK in force (the image's with `--health-*` over it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<crate::images::Healthcheck>,
     /// `--log-driver` ("": json-file; "local"; "none").
     #[serde(default)]
     pub log_driver: String,

@@ -26,6 +26,7 @@ pub mod console;
 pub mod control;
 pub mod daemon;
 pub mod event;
+pub mod health;
 pub mod launch;
 pub mod log;
 pub mod options;

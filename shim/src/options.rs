@@ -6,6 +6,7 @@ use crate::restart::Policy;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 pub const USAGE: &str = "\
 usage: shim --id ID --bundle DIR --state-dir DIR [options] [-- PROXY-COMMAND...]
@@ -22,6 +23,9 @@ usage: shim --id ID --bundle DIR --state-dir DIR [options] [-- PROXY-COMMAND...]
   --restart POLICY      no | on-failure[:MAX] | always | unless-stopped (default no)
   --stop-timeout SECS   grace before SIGKILL when the shim is told to stop (default 10)
   --ready-fd N          where the ready line goes (default 3)
+  --health-cmd JSON     HEALTHCHECK command, a JSON list run with `runtime exec ID`
+  --health-interval MS, --health-timeout MS, --health-start-period MS, --health-retries N
+                        (docker's defaults: 30000, 30000, 0, 3)
   --no-start            runtime create only; a `start` request starts the program
   --foreground          do not detach (debugging)
   -- PROXY-COMMAND      the container's proxy (e.g. proxy --map ...), started after
@@ -51,6 +55,8 @@ pub struct Options {
     pub foreground: bool,
     /// The proxy's argv (empty: no proxy).
     pub proxy: Vec<String>,
+    /// HEALTHCHECK, if any.
+    pub health: Option<crate::health::Config>,
 }
 
 impl Options {
@@ -67,6 +73,7 @@ impl Options {
             tty: false,
             stdin: false,
             log_max_size: None,
+            health: None,
             log_max_file: 1,
             restart: Policy::No,
             stop_timeout: 10,
@@ -103,6 +110,13 @@ impl Options {
         kv("--restart", self.restart.to_string().into());
         kv("--stop-timeout", self.stop_timeout.to_string().into());
         kv("--ready-fd", self.ready_fd.to_string().into());
+        if let Some(h) = &self.health {
+            kv("--health-cmd", serde_json::to_string(&h.cmd).unwrap_or_default().into());
+            kv("--health-interval", h.interval.as_millis().to_string().into());
+            kv("--health-timeout", h.timeout.as_millis().to_string().into());
+            kv("--health-start-period", h.start_period.as_millis().to_string().into());
+            kv("--health-retries", h.retries.to_string().into());
+        }
         for (on, flag) in [
             (self.tty, "--tty"),
             (self.stdin, "--stdin"),
@@ -232,8 +246,28 @@ pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, Strin
             "--restart" => o.restart = v.parse()?,
             "--stop-timeout" => o.stop_timeout = number(&name, &v)?,
             "--ready-fd" => o.ready_fd = number(&name, &v)?,
+            "--health-cmd" => {
+                let cmd: Vec<String> = serde_json::from_str(&v).map_err(|e| format!("--health-cmd: a JSON list of strings: {e}"))?;
+                if cmd.is_empty() {
+                    return Err("--health-cmd: empty command".into());
+                }
+                o.health.get_or_insert_with(Default::default).cmd = cmd;
+            }
+            "--health-interval" | "--health-timeout" | "--health-start-period" => {
+                let ms = Duration::from_millis(number(&name, &v)?);
+                let h = o.health.get_or_insert_with(Default::default);
+                match name.as_str() {
+                    "--health-interval" => h.interval = ms.max(Duration::from_millis(1)),
+                    "--health-timeout" => h.timeout = ms.max(Duration::from_millis(1)),
+                    _ => h.start_period = ms,
+                }
+            }
+            "--health-retries" => o.health.get_or_insert_with(Default::default).retries = number(&name, &v)?,
             _ => return Err(format!("unknown flag {name}")),
         }
+    }
+    if o.health.as_ref().is_some_and(|h| h.cmd.is_empty()) {
+        return Err("--health-* options need --health-cmd".into());
     }
     let id = id.ok_or("missing --id")?;
     if id.is_empty() || id.contains('/') || id.starts_with('-') || id.contains(char::is_whitespace) {
@@ -318,6 +352,24 @@ mod tests {
             c => panic!("{c:?}"),
         };
         assert_eq!(again, o);
+    }
+
+    #[test]
+    fn health_options_round_trip() {
+        let o = opts(&[
+            "--id", "x", "--bundle", "b", "--state-dir", "s", "--health-cmd", r#"["/bin/sh","-c","test -e /ok"]"#,
+            "--health-interval", "200", "--health-retries", "2",
+        ]);
+        let h = o.health.clone().unwrap();
+        assert_eq!(h.cmd, ["/bin/sh", "-c", "test -e /ok"]);
+        assert_eq!((h.interval, h.timeout, h.retries), (Duration::from_millis(200), Duration::from_secs(30), 2));
+        let again = match parse(o.to_args()).unwrap() {
+            Command::Run(b) => *b,
+            c => panic!("{c:?}"),
+        };
+        assert_eq!(again, o);
+        assert!(p(&["--id", "x", "--bundle", "b", "--state-dir", "s", "--health-retries", "2"]).unwrap_err().contains("need --health-cmd"));
+        assert!(p(&["--id", "x", "--bundle", "b", "--state-dir", "s", "--health-cmd", "true"]).unwrap_err().contains("JSON list"));
     }
 
     #[test]

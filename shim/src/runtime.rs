@@ -40,6 +40,19 @@ impl Runtime {
         self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "runtime".into())
     }
 
+    /// `runtime exec --pid-file P ID CMD...` (the container's env, cwd and
+    /// user), its output into `out`, not waited for: the caller reaps the
+    /// pid.
+    pub fn exec_detached(&self, cmd: &[String], out: &Path, pid_file: &Path) -> Result<libc::pid_t, String> {
+        let f = std::fs::File::create(out).map_err(|e| format!("create {}: {e}", out.display()))?;
+        let f2 = f.try_clone().map_err(|e| format!("dup {}: {e}", out.display()))?;
+        let _ = std::fs::remove_file(pid_file);
+        let mut c = self.command();
+        c.arg("exec").arg("--pid-file").arg(pid_file).arg(&self.id).args(cmd).stdin(Stdio::null()).stdout(f).stderr(f2);
+        let child = c.spawn().map_err(|e| format!("run {} exec: {e}", self.path.display()))?;
+        Ok(child.id() as libc::pid_t)
+    }
+
     /// `runtime create --bundle B --pid-file F [--console-socket S] ID`.
     pub fn create(&self, io: CreateIo, console: Option<&Path>, pid_file: &Path) -> Result<(), String> {
         let _ = std::fs::remove_file(&self.log);

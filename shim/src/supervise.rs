@@ -82,6 +82,7 @@ pub struct Supervisor {
     backoff: Backoff,
     restart_at: Option<Instant>,
     kill_at: Option<Instant>,
+    health: Option<crate::health::Health>,
     /// Reaped, waiting for its output to drain until the instant.
     reaped: Option<(Exit, Instant)>,
     /// Finished: (linger until, exit at the latest).
@@ -144,6 +145,7 @@ impl Supervisor {
             proxy_retry_at: None,
             backoff: Backoff::default(),
             restart_at: None,
+            health: o.health.clone().map(|h| crate::health::Health::new(h, &o.state_dir)),
             kill_at: None,
             reaped: None,
             done_at: None,
@@ -293,6 +295,9 @@ impl Supervisor {
 
     fn mark_started(&mut self) {
         self.started = Some(clock::now());
+        if let Some(h) = &mut self.health {
+            h.started();
+        }
         self.run_since = Instant::now();
     }
 
@@ -370,6 +375,7 @@ impl Supervisor {
                 self.kill_at,
                 self.reaped.as_ref().map(|r| r.1),
                 self.proxy_retry_at,
+                self.health.as_ref().and_then(|h| h.deadline()),
                 self.done_at.map(|(l, h)| if now < l { l } else { h }),
             ]
             .into_iter()
@@ -425,6 +431,9 @@ impl Supervisor {
 
     fn reap(&mut self) {
         while let Some((pid, status)) = event::reap_any() {
+            if self.health.as_mut().is_some_and(|h| h.reaped(pid, event::exit_code(status).0)) {
+                continue;
+            }
             if pid == self.pid && self.reaped.is_none() && matches!(self.status, Status::Running | Status::Created) {
                 let (code, signal) = event::exit_code(status);
                 let exit = Exit { code, time: clock::now(), signal };
@@ -711,6 +720,11 @@ impl Supervisor {
             self.restart_at = None;
             self.restart();
         }
+        if self.status == Status::Running && self.reaped.is_none() && !self.stopping {
+            if let Some(msg) = self.health.as_mut().and_then(|h| h.tick(&self.rt)) {
+                self.event(&msg);
+            }
+        }
         if self.proxy_retry_at.is_some_and(|t| now >= t) {
             self.proxy_retry_at = None;
             if self.status == Status::Running && !self.stopping && self.reaped.is_none() {
@@ -740,6 +754,9 @@ impl Supervisor {
             self.event(&format!("record exit: {e}"));
         }
         self.exit = Some(exit.clone());
+        if let Some(h) = &mut self.health {
+            h.stopped();
+        }
         self.stop_proxy();
         if let Err(e) = self.rt.delete(false) {
             if let Err(e2) = self.rt.delete(true) {

@@ -873,3 +873,49 @@ fn diff_and_export() {
     assert!(!out.status.success() && text(&out.stderr).contains("/no/such/dir"), "{}", text(&out.stderr));
     e.ok(&["rm", "-f", &id]);
 }
+
+/// HEALTHCHECK through --health-*: starting, unhealthy after the retries,
+/// healthy once the check passes (ps and inspect), a probe past its
+/// timeout counts as a failure, --no-healthcheck turns it off.
+#[test]
+fn health_checks() {
+    let e = Engine::new("health");
+    let id = e
+        .ok(&[
+            "run", "-d", "--network", "none", "--health-cmd", "test -e /tmp/ok && echo fine", "--health-interval", "100ms",
+            "--health-retries", "2", "busybox", "sleep", "60",
+        ])
+        .trim()
+        .to_string();
+    let health = |e: &Engine| e.inspect(&id)["State"]["Health"].clone();
+    assert!(wait_until(T, || health(&e)["Status"] == "unhealthy"), "never unhealthy: {}", health(&e));
+    assert!(health(&e)["FailingStreak"].as_u64().unwrap() >= 2);
+    assert!(e.ok(&["ps", "--format", "{{.Status}}"]).contains("(unhealthy)"));
+    e.ok(&["exec", &id, "touch", "/tmp/ok"]);
+    assert!(wait_until(T, || health(&e)["Status"] == "healthy"), "never healthy: {}", health(&e));
+    let log = health(&e)["Log"].as_array().unwrap().clone();
+    assert!(log.len() <= 5 && log.last().unwrap()["Output"] == "fine\n" && log.last().unwrap()["ExitCode"] == 0, "{log:?}");
+    assert!(e.ok(&["ps", "--format", "{{.Status}}"]).contains("(healthy)"));
+    assert_eq!(e.inspect(&id)["Config"]["Healthcheck"]["Test"], serde_json::json!(["CMD-SHELL", "test -e /tmp/ok && echo fine"]));
+    e.ok(&["rm", "-f", &id]);
+
+    let slow = e
+        .ok(&["run", "-d", "--network", "none", "--health-cmd", "sleep 30", "--health-interval", "100ms", "--health-timeout", "200ms", "--health-retries", "1", "busybox", "sleep", "60"])
+        .trim()
+        .to_string();
+    assert!(wait_until(T, || e.inspect(&slow)["State"]["Health"]["Status"] == "unhealthy"), "{}", e.inspect(&slow)["State"]["Health"]);
+    let last = e.inspect(&slow)["State"]["Health"]["Log"][0].clone();
+    assert!(last["ExitCode"] == -1 && last["Output"].as_str().unwrap().contains("exceeded timeout"), "{last}");
+    // Timed-out probes are killed in the container, not left running.
+    assert!(wait_until(T, || e.inspect(&slow)["State"]["Health"]["Log"].as_array().is_some_and(|l| l.len() >= 3)));
+    let ps = e.ok(&["exec", &slow, "ps"]);
+    assert!(ps.matches("sleep 30").count() <= 1, "probes left behind:\n{ps}");
+    e.ok(&["rm", "-f", &slow]);
+
+    let none = e.ok(&["run", "-d", "--network", "none", "--no-healthcheck", "busybox", "sleep", "60"]).trim().to_string();
+    assert!(e.inspect(&none)["State"]["Health"].is_null());
+    assert!(!e.ok(&["ps", "--format", "{{.Status}}"]).contains("health"));
+    e.ok(&["rm", "-f", &none]);
+    let bad = e.run(&["run", "--rm", "--health-interval", "soon", "--health-cmd", "true", "busybox", "true"]);
+    assert!(bad.status.code() == Some(125) && text(&bad.stderr).contains("invalid --health-interval \"soon\""), "{}", text(&bad.stderr));
+}
