@@ -647,11 +647,39 @@ fn launch_picking_ports(env: &Env, rec: &mut Record, o: &RunOpts, no_start: bool
 /// `starting` is released once the container runs.
 fn attach_and_start(env: &Env, rec: &Record, stdin: bool, starting: record::Starting) -> std::result::Result<i32, Failed> {
     let sock = record::dir(&env.root, &rec.id).join(protocol::SOCKET);
-    let attach = Client::connect(&sock).and_then(|c| c.attach(stdin)).ctx(|| "attach to the container")?;
+    let (attach, _raw) = connect_streams(rec, &sock, stdin)?;
     let mut ctl = Client::connect(&sock).ctx(|| "connect to the shim")?;
+    ctl.start().map_err(|e| start_failure(e.to_string()))?;
+    drop(starting);
+    stream(attach)
+}
+
+/// `attach [--no-stdin] CONTAINER`: a running container's output (and our
+/// stdin, if it was run with -i) until it exits; returns its exit code.
+pub fn attach(env: &Env, reference: &str, no_stdin: bool) -> std::result::Result<i32, Failed> {
+    let rec = record::find(&env.root, reference)?;
+    match status(env, &rec).0.as_str() {
+        "running" => {}
+        "paused" => return Err(Failed { code: 1, msg: "You cannot attach to a paused container, unpause it first".into() }),
+        _ => return Err(Failed { code: 1, msg: "You cannot attach to a stopped container, start it first".into() }),
+    }
+    let sock = record::dir(&env.root, &rec.id).join(protocol::SOCKET);
+    let (attach, _raw) = connect_streams(&rec, &sock, rec.interactive && !no_stdin)?;
+    stream(attach)
+}
+
+/// Attaches to the container's streams through its shim: our stdin copied
+/// in (when `stdin`), the terminal in raw mode and its size followed for
+/// a tty container. The guard restores the terminal when dropped.
+fn connect_streams(
+    rec: &Record,
+    sock: &Path,
+    stdin: bool,
+) -> std::result::Result<(skiff_shim::client::Attach, Option<crate::terminal::RawMode>), Failed> {
+    let attach = Client::connect(sock).and_then(|c| c.attach(stdin)).ctx(|| "attach to the container")?;
     // -t on a terminal: raw mode, so keys (Ctrl-C included) go to the
     // container's pty, whose line discipline handles them as docker's does.
-    let _raw = if rec.tty && stdin { crate::terminal::RawMode::enable(0) } else { None };
+    let raw = if rec.tty && stdin { crate::terminal::RawMode::enable(0) } else { None };
     if stdin {
         if let Ok(mut to) = attach.stdin_handle() {
             let tty = rec.tty;
@@ -676,11 +704,9 @@ fn attach_and_start(env: &Env, rec: &Record, stdin: bool, starting: record::Star
     }
     if rec.tty {
         // Sized before the program starts, so its first look is right.
-        follow_terminal_size(sock);
+        follow_terminal_size(sock.to_path_buf());
     }
-    ctl.start().map_err(|e| start_failure(e.to_string()))?;
-    drop(starting);
-    stream(attach)
+    Ok((attach, raw))
 }
 
 /// Keeps the container's pty the size of our terminal (polled: no signal

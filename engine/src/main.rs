@@ -14,7 +14,7 @@ const USAGE: &str = "Usage: engine [--root DIR] [--bridge NAME] [--subnet CIDR] 
 
 A daemonless Docker-compatible engine for small Linux hosts (skiff).
 
-Containers: run create start stop kill restart rm ps logs wait inspect port rename pause unpause exec top stats cp update export diff
+Containers: run create start stop kill restart rm ps logs wait inspect port rename pause unpause exec top stats cp update export diff attach
             container prune, restore (after a reboot: restart policies)
 Volumes:    volume create|ls|rm|inspect|prune
 Images:     import load save tag images rmi image inspect|ls|rm|prune
@@ -608,6 +608,13 @@ fn real_main(args: Vec<String>) -> i32 {
             },
             _ => fail(1, "\"cp\" requires exactly 2 arguments"),
         },
+        "attach" => {
+            let Ok(p) = simple(&rest, &[flag("no-stdin", None, false), flag("sig-proxy", None, true), flag("detach-keys", None, true)], cmd) else { return 125 };
+            match p.args.as_slice() {
+                [c] => result(containers::attach(&env, c, p.on("no-stdin"))),
+                _ => fail(1, "\"attach\" requires exactly 1 argument"),
+            }
+        }
         "export" => {
             let Ok(p) = simple(&rest, &[flag("output", Some('o'), true)], cmd) else { return 125 };
             match p.args.as_slice() {

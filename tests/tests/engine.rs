@@ -919,3 +919,22 @@ fn health_checks() {
     let bad = e.run(&["run", "--rm", "--health-interval", "soon", "--health-cmd", "true", "busybox", "true"]);
     assert!(bad.status.code() == Some(125) && text(&bad.stderr).contains("invalid --health-interval \"soon\""), "{}", text(&bad.stderr));
 }
+
+/// `attach`: the output of a running container until it exits (its code),
+/// stdin when it was run with -i; refused for a stopped one.
+#[test]
+fn attach_to_a_running_container() {
+    let e = Engine::new("attach");
+    let id = e.ok(&["run", "-d", "--network", "none", "busybox", "sh", "-c", "sleep 1; echo late; echo err >&2; exit 3"]).trim().to_string();
+    let out = e.run(&["attach", &id]);
+    assert_eq!((out.status.code(), text(&out.stdout), text(&out.stderr)), (Some(3), "late\n".to_string(), "err\n".to_string()));
+    let bad = e.run(&["attach", &id]);
+    assert!(!bad.status.success() && text(&bad.stderr).contains("You cannot attach to a stopped container"), "{}", text(&bad.stderr));
+    let id = e.ok(&["run", "-d", "-i", "--network", "none", "busybox", "sh", "-c", "read x; echo got $x; exit 5"]).trim().to_string();
+    let mut child = e.cmd(&["attach", &id]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(b"hello\n").unwrap();
+    let status = skiff_tests::wait_child(&mut child, T);
+    let mut got = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut got).unwrap();
+    assert_eq!((status.code(), got.as_str()), (Some(5), "got hello\n"));
+}
