@@ -242,6 +242,28 @@ fn simple(args: &[String], flags: &[Flag], cmd: &str) -> Result<Parsed, i32> {
     parse(flags, args, false, cmd).map_err(|e| fail(125, e))
 }
 
+/// docker's management-command forms (`container ls`, `image pull`, ...)
+/// as the plain commands they name; others (`image inspect`, `volume ...`,
+/// `... prune`) stay as they are.
+fn management_alias(cmd: &str, rest: &[String]) -> (String, Vec<String>) {
+    let plain = |c: &str| (c.to_string(), rest[1..].to_vec());
+    match (cmd, rest.first().map(String::as_str)) {
+        ("container", Some("ls" | "list" | "ps")) => plain("ps"),
+        ("container", Some("remove")) => plain("rm"),
+        (
+            "container",
+            Some(
+                c @ ("run" | "create" | "start" | "stop" | "kill" | "restart" | "rm" | "logs" | "wait" | "port" | "rename" | "pause"
+                | "unpause" | "exec" | "top" | "stats" | "cp" | "update" | "export" | "diff" | "attach"),
+            ),
+        ) => plain(c),
+        ("image", Some("ls" | "list")) => plain("images"),
+        ("image", Some("rm" | "remove")) => plain("rmi"),
+        ("image", Some(c @ ("pull" | "push" | "tag" | "save" | "load" | "import"))) => plain(c),
+        _ => (cmd.to_string(), rest.to_vec()),
+    }
+}
+
 /// `inspect`'s flags: `-f/--format TEMPLATE` (`-s`, `--type` taken and
 /// ignored); returns the names and the format.
 fn inspect_flags(args: &[String], cmd: &str) -> Result<(Vec<String>, Option<String>), i32> {
@@ -306,7 +328,8 @@ fn real_main(args: Vec<String>) -> i32 {
         println!("{USAGE}");
         return if g.on("help") { 0 } else { 1 };
     };
-    let rest: Vec<String> = args[at + 1..].to_vec();
+    let (cmd, rest) = management_alias(cmd, &args[at + 1..]);
+    let cmd = &cmd;
     let root = PathBuf::from(g.get("root").unwrap_or("/var/lib/skiff"));
     let mut env = match Env::new(root.clone()) {
         Ok(e) => e,

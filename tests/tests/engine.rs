@@ -801,6 +801,12 @@ fn format_templates() {
     assert_eq!(lines.len(), 2, "{out}");
     assert!(lines[0].starts_with("NAMES") && lines[0].ends_with("IMAGE") && lines[1].starts_with(&name) && lines[1].ends_with("busybox"), "{out}");
     assert!(e.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]).lines().any(|l| l == "busybox:latest"));
+    // docker's management-command forms.
+    assert_eq!(e.ok(&["container", "ls", "--format", "{{.Names}}"]), format!("{name}\n"));
+    assert!(e.ok(&["image", "ls", "-q"]).lines().count() >= 1);
+    assert_eq!(e.ok(&["container", "run", "--rm", "--network", "none", "busybox", "echo", "via container run"]), "via container run\n");
+    e.ok(&["image", "tag", "busybox", "fmt:alias"]);
+    assert!(e.ok(&["image", "rm", "fmt:alias"]).contains("Untagged: fmt:alias"));
     e.ok(&["volume", "create", "fmtvol"]);
     assert_eq!(e.ok(&["volume", "inspect", "-f", "{{.Name}} {{.Driver}}", "fmtvol"]), "fmtvol local\n");
     let bad = e.run(&["inspect", "-f", "{{.State.Status", &name]);
