@@ -1227,10 +1227,7 @@ pub fn inspect(env: &Env, references: &[String], format: Option<&str>) -> std::r
             "LogPath": dir.join(protocol::LOG_FILE),
         }));
     }
-    match crate::template::lines(&out, format)? {
-        Some(text) => print!("{text}"),
-        None => println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default()),
-    }
+    print!("{}", crate::template::inspect_text(&out, format)?);
     match missing {
         Some(m) => Err(Failed { code: 1, msg: format!("Error: {m}") }),
         None => Ok(()),

@@ -16,7 +16,7 @@ A daemonless Docker-compatible engine for small Linux hosts (skiff).
 
 Containers: run create start stop kill restart rm ps logs wait inspect port rename pause unpause exec top stats cp update export diff attach
             container prune, restore (after a reboot: restart policies)
-Volumes:    volume create|ls|rm|inspect|prune
+Volumes:    volume create|ls|rm|inspect|prune;  Networks: network ls|inspect
 Images:     import load save tag images rmi image inspect|ls|rm|prune
             pull push login logout (registries: --platform, --insecure-registry HOST:PORT)
 Other:      version info, system df, system prune [-a] [--volumes]
@@ -668,6 +668,42 @@ fn real_main(args: Vec<String>) -> i32 {
                 .collect();
             images(&|s| image_cmds::df(s, &root, &running))
         }
+        "network" => {
+            use skiff_engine::network;
+            match rest.split_first() {
+                Some((sub, more)) if sub == "ls" || sub == "list" => {
+                    let Ok(p) = simple(more, &[flag("quiet", Some('q'), false), flag("format", None, true), flag("no-trunc", None, false)], "network ls") else { return 125 };
+                    if p.on("quiet") {
+                        network::NETWORKS.iter().for_each(|n| println!("{n}"));
+                        return 0;
+                    }
+                    let rows: Vec<serde_json::Value> = network::NETWORKS
+                        .iter()
+                        .map(|n| serde_json::json!({"ID": n, "Name": n, "Driver": if *n == "none" { "null" } else { n }, "Scope": "local"}))
+                        .collect();
+                    let headers = [("ID", "NETWORK ID")];
+                    match skiff_engine::template::list(&rows, p.get("format"), &headers) {
+                        Ok(Some(text)) => print!("{text}"),
+                        Ok(None) => print!("{}", skiff_engine::template::list(&rows, Some("table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}"), &headers).ok().flatten().unwrap_or_default()),
+                        Err(e) => return fail(1, e),
+                    }
+                    0
+                }
+                Some((sub, more)) if sub == "inspect" => {
+                    let Ok((names, format)) = inspect_flags(more, "network inspect") else { return 1 };
+                    let r = names.iter().map(|n| network::inspect(&root, n)).collect::<skiff_engine::error::Result<Vec<_>>>().and_then(|v| skiff_engine::template::inspect_text(&v, format.as_deref()).map(|t| print!("{t}")));
+                    match r {
+                        Ok(()) => 0,
+                        Err(e) => fail(1, format!("Error: {e}")),
+                    }
+                }
+                Some((sub, _)) if ["create", "rm", "remove", "connect", "disconnect", "prune"].contains(&sub.as_str()) => fail(
+                    1,
+                    format!("network {sub}: user-defined networks are not supported by skiff; containers on the default bridge reach each other by name"),
+                ),
+                _ => fail(1, "usage: engine network ls|inspect NAME"),
+            }
+        }
         "volume" => {
             use skiff_engine::volumes;
             let r = match rest.split_first() {
@@ -684,13 +720,7 @@ fn real_main(args: Vec<String>) -> i32 {
                 }
                 Some((sub, more)) if sub == "inspect" => {
                     let Ok((names, format)) = inspect_flags(more, "volume inspect") else { return 1 };
-                    names.iter().map(|n| volumes::inspect(&root, n)).collect::<skiff_engine::error::Result<Vec<_>>>().and_then(|v| {
-                        match skiff_engine::template::lines(&v, format.as_deref())? {
-                            Some(text) => print!("{text}"),
-                            None => println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default()),
-                        }
-                        Ok(())
-                    })
+                    names.iter().map(|n| volumes::inspect(&root, n)).collect::<skiff_engine::error::Result<Vec<_>>>().and_then(|v| skiff_engine::template::inspect_text(&v, format.as_deref()).map(|t| print!("{t}")))
                 }
                 _ => Err(skiff_engine::error::Error("usage: engine volume create|ls|rm|inspect [NAME], engine volume prune [-a] [-f]".into())),
             };

@@ -227,6 +227,46 @@ pub fn settings(root: &Path, rec: &Record, ports: serde_json::Value) -> serde_js
     v
 }
 
+/// The networks docker lists: the engine's bridge (docker's `bridge`),
+/// `host` and `none`. User-defined networks are not supported: every
+/// container on the bridge already reaches the others by name.
+pub const NETWORKS: [&str; 3] = ["bridge", "host", "none"];
+
+/// `network inspect NAME`: docker's shape, with the containers attached.
+pub fn inspect(root: &Path, name: &str) -> Result<serde_json::Value> {
+    let name = if name == "default" { "bridge" } else { name };
+    if !NETWORKS.contains(&name) {
+        return err(format!("network {name} not found"));
+    }
+    let mut containers = serde_json::Map::new();
+    let addrs = Addresses::load(root).ok();
+    let prefix = Config::peek(root, &Flags::default()).ok().and_then(|c| c.subnet().ok()).map_or(0, |s| s.prefix);
+    for rec in record::list(root).unwrap_or_default().into_iter().filter(|r| r.network == name) {
+        let ip = addrs.as_ref().and_then(|t| t.of(&rec.id));
+        containers.insert(rec.id.clone(), serde_json::json!({
+            "Name": rec.name,
+            "IPv4Address": ip.map(|ip| format!("{ip}/{prefix}")).unwrap_or_default(),
+            "MacAddress": ip.map(|ip| bridge::mac_text(bridge::mac_of(ip))).unwrap_or_default(),
+        }));
+    }
+    let (driver, ipam, options) = match name {
+        "bridge" => {
+            let c = Config::peek(root, &Flags::default())?;
+            let s = c.subnet()?;
+            (
+                "bridge",
+                serde_json::json!([{"Subnet": s.to_string(), "Gateway": s.gateway().to_string()}]),
+                serde_json::json!({"com.docker.network.bridge.name": c.bridge}),
+            )
+        }
+        other => (other, serde_json::json!([]), serde_json::json!({})),
+    };
+    Ok(serde_json::json!({
+        "Name": name, "Id": name, "Scope": "local", "Driver": driver,
+        "IPAM": {"Driver": "default", "Config": ipam}, "Containers": containers, "Options": options,
+    }))
+}
+
 /// `engine info`'s networking lines.
 pub fn describe(root: &Path, flags: &Flags) -> String {
     match Config::peek(root, flags).and_then(|c| c.subnet().map(|s| (c, s))) {

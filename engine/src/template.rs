@@ -34,6 +34,15 @@ pub fn lines(values: &[Value], format: Option<&str>) -> Result<Option<String>> {
     Ok(Some(out))
 }
 
+/// What `inspect` prints: `values` through `--format`, else docker's
+/// indented JSON list.
+pub fn inspect_text(values: &[Value], format: Option<&str>) -> Result<String> {
+    Ok(match lines(values, format)? {
+        Some(text) => text,
+        None => serde_json::to_string_pretty(values).unwrap_or_default() + "\n",
+    })
+}
+
 /// docker's list `--format` (`ps`, `images`) for `rows`: `None` for the
 /// default table (no format, or `table` alone); `json` one JSON object a
 /// line; `table TEMPLATE` a header (each `{{.Field}}` named by

@@ -112,6 +112,13 @@ fn none_has_only_loopback_and_host_sees_the_host() {
     let out = e.run(&["run", "--rm", "--network", "nosuch", "busybox", "true"]);
     assert_eq!(out.status.code(), Some(125));
     assert!(text(&out.stderr).contains("network nosuch not found"), "{}", text(&out.stderr));
+    // docker's network ls / inspect: the bridge with its subnet, gateway and containers.
+    assert_eq!(e.ok(&["network", "ls", "--format", "{{.Name}}"]), "bridge\nhost\nnone\n");
+    let net = e.ok(&["network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}} {{(index .IPAM.Config 0).Gateway}} {{range .Containers}}{{.Name}}{{end}}", "bridge"]);
+    assert_eq!(net.trim(), format!("{} {} anchor", e.subnet(), e.addr(1)));
+    let out = e.run(&["network", "create", "mine"]);
+    assert!(!out.status.success() && text(&out.stderr).contains("user-defined networks are not supported"), "{}", text(&out.stderr));
+    e.ok(&["rm", "-f", "anchor"]);
     e.assert_clean();
 }
 
