@@ -17,7 +17,7 @@ A daemonless Docker-compatible engine for small Linux hosts (skiff).
 Containers: run create start stop kill restart rm ps logs wait inspect port rename pause unpause exec top stats cp update export diff attach
             container prune, restore (after a reboot: restart policies)
 Volumes:    volume create|ls|rm|inspect|prune;  Networks: network ls|inspect
-Images:     import load save tag images rmi image inspect|ls|rm|prune
+Images:     import load save tag images rmi history image inspect|ls|rm|prune
             pull push login logout (registries: --platform, --insecure-registry HOST:PORT)
 Other:      version info, system df, system prune [-a] [--volumes]
 
@@ -259,7 +259,7 @@ fn management_alias(cmd: &str, rest: &[String]) -> (String, Vec<String>) {
         ) => plain(c),
         ("image", Some("ls" | "list")) => plain("images"),
         ("image", Some("rm" | "remove")) => plain("rmi"),
-        ("image", Some(c @ ("pull" | "push" | "tag" | "save" | "load" | "import"))) => plain(c),
+        ("image", Some(c @ ("pull" | "push" | "tag" | "save" | "load" | "import" | "history"))) => plain(c),
         _ => (cmd.to_string(), rest.to_vec()),
     }
 }
@@ -527,6 +527,12 @@ fn real_main(args: Vec<String>) -> i32 {
         "images" => {
             let Ok(p) = simple(&rest, &[flag("quiet", Some('q'), false), flag("format", None, true), flag("all", Some('a'), false)], cmd) else { return 125 };
             images(&|s| image_cmds::images(s, p.args.first().map(String::as_str), p.on("quiet"), p.get("format")))
+        }
+        "history" => {
+            let flags = [flag("quiet", Some('q'), false), flag("no-trunc", None, false), flag("format", None, true), flag("human", Some('H'), true)];
+            let Ok(p) = simple(&rest, &flags, cmd) else { return 125 };
+            let [name] = p.args.as_slice() else { return fail(1, "\"history\" requires exactly 1 argument") };
+            images(&|s| image_cmds::history(s, name, p.on("quiet"), p.on("no-trunc"), p.get("format")))
         }
         "rmi" => {
             let Ok(p) = simple(&rest, &[flag("force", Some('f'), false)], cmd) else { return 125 };

@@ -801,7 +801,15 @@ fn format_templates() {
     assert_eq!(lines.len(), 2, "{out}");
     assert!(lines[0].starts_with("NAMES") && lines[0].ends_with("IMAGE") && lines[1].starts_with(&name) && lines[1].ends_with("busybox"), "{out}");
     assert!(e.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]).lines().any(|l| l == "busybox:latest"));
-    // docker's management-command forms.
+    // history: the imported image's one step, newest first, with its size.
+    let hist = e.ok(&["history", "busybox"]);
+    let lines: Vec<&str> = hist.lines().collect();
+    assert!(lines[0].starts_with("IMAGE") && lines[0].contains("CREATED BY") && lines.len() == 2, "{hist}");
+    let size = e.ok(&["images", "--format", "{{.Size}}", "busybox"]);
+    assert!(lines[1].contains(size.trim()) && lines[1].contains("Imported from"), "{hist}");
+    let id = e.ok(&["image", "inspect", "-f", "{{.Id}}", "busybox"]);
+    assert_eq!(e.ok(&["image", "history", "-q", "--no-trunc", "busybox"]), id);
+    assert!(e.run(&["history", "nosuch"]).status.code() == Some(1));
     assert_eq!(e.ok(&["container", "ls", "--format", "{{.Names}}"]), format!("{name}\n"));
     assert!(e.ok(&["image", "ls", "-q"]).lines().count() >= 1);
     assert_eq!(e.ok(&["container", "run", "--rm", "--network", "none", "busybox", "echo", "via container run"]), "via container run\n");

@@ -230,6 +230,49 @@ pub fn tabulate<R: AsRef<[String]>>(rows: &[R]) -> String {
     s
 }
 
+/// `history [-q] [--no-trunc] [--format F] IMAGE`: the config's history,
+/// newest first, as docker prints it (the image id on the newest line,
+/// `<missing>` below; each non-empty step with its layer's size).
+pub fn history(store: &Store, name: &str, quiet: bool, no_trunc: bool, format: Option<&str>) -> Result<()> {
+    let d = store.details(name)?;
+    let cfg: serde_json::Value = serde_json::from_slice(&d.config_bytes).ctx(|| format!("parse the config of {name}"))?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|t| t.as_secs() as i64).unwrap_or(0);
+    let mut steps: Vec<serde_json::Value> = cfg["history"].as_array().cloned().unwrap_or_default();
+    if steps.is_empty() {
+        steps = d.layers.iter().map(|_| serde_json::json!({})).collect();
+    }
+    let mut layers = d.layers.iter();
+    let mut rows = Vec::new();
+    for h in &steps {
+        let size = if h["empty_layer"].as_bool() == Some(true) { 0 } else { layers.next().map_or(0, |l| l.size) };
+        let created = h["created"].as_str().unwrap_or("");
+        let since = config::parse_rfc3339(created).map(|t| format!("{} ago", human_duration(now - t))).unwrap_or_else(|| "N/A".into());
+        let mut by = h["created_by"].as_str().unwrap_or("").replace(['\t', '\n'], " ");
+        if !no_trunc && by.chars().count() > 45 {
+            by = by.chars().take(44).collect::<String>() + "…";
+        }
+        rows.push(serde_json::json!({
+            "ID": "<missing>", "CreatedSince": since, "CreatedAt": created, "CreatedBy": by,
+            "Size": human_size(size), "Comment": h["comment"].as_str().unwrap_or(""),
+        }));
+    }
+    rows.reverse();
+    if let Some(top) = rows.first_mut() {
+        top["ID"] = if no_trunc { d.id.clone() } else { remove::short_id(&d.id).to_string() }.into();
+    }
+    let mut out = io::stdout().lock();
+    if quiet {
+        for r in &rows {
+            writeln!(out, "{}", r["ID"].as_str().unwrap_or("")).ctx(|| "write stdout")?;
+        }
+        return Ok(());
+    }
+    let headers = [("ID", "IMAGE"), ("CreatedSince", "CREATED"), ("CreatedBy", "CREATED BY"), ("CreatedAt", "CREATED AT")];
+    let table = "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}";
+    let text = crate::template::list(&rows, Some(format.unwrap_or(table)), &headers)?.unwrap_or_default();
+    write!(out, "{text}").ctx(|| "write stdout")
+}
+
 /// docker's units.HumanDuration.
 pub fn human_duration(secs: i64) -> String {
     let s = secs.max(0);
