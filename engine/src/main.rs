@@ -127,12 +127,15 @@ fn health_flags(p: &Parsed) -> Result<skiff_engine::images::Healthcheck, String>
     })
 }
 
+/// An integer flag's value, if given.
+fn int_flag(p: &Parsed, name: &str) -> Result<Option<i64>, String> {
+    p.get(name).map(|v| v.parse::<i64>().map_err(|_| format!("invalid value {v:?} for --{name}"))).transpose()
+}
+
 /// The cgroup limit flags of `run` and `update`.
 fn limits(p: &Parsed) -> Result<oci::Limits, String> {
     let mut l = oci::Limits::default();
-    let num = |name: &str| -> Result<Option<i64>, String> {
-        p.get(name).map(|v| v.parse::<i64>().map_err(|_| format!("invalid value {v:?} for --{name}"))).transpose()
-    };
+    let num = |name: &str| int_flag(p, name);
     if let Some(m) = p.get("memory") {
         l.memory = Some(oci::parse_size(m).map_err(|e| e.0)?);
     }
@@ -159,9 +162,7 @@ fn limits(p: &Parsed) -> Result<oci::Limits, String> {
 }
 
 fn run_opts(p: &Parsed) -> Result<RunOpts, String> {
-    let num = |name: &str| -> Result<Option<i64>, String> {
-        p.get(name).map(|v| v.parse::<i64>().map_err(|_| format!("invalid value {v:?} for --{name}"))).transpose()
-    };
+    let num = |name: &str| int_flag(p, name);
     let mut o = RunOpts {
         detach: p.on("detach"),
         interactive: p.on("interactive"),
