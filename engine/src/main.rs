@@ -82,6 +82,8 @@ const RUN_FLAGS: &[Flag] = &[
     flag("stop-timeout", None, true),
     flag("log-opt", None, true),
     flag("log-driver", None, true),
+    flag("pull", None, true),
+    flag("platform", None, true),
     flag("health-cmd", None, true),
     flag("health-interval", None, true),
     flag("health-timeout", None, true),
@@ -265,6 +267,31 @@ fn management_alias(cmd: &str, rest: &[String]) -> (String, Vec<String>) {
     }
 }
 
+/// docker's `run --pull missing|always|never` (default missing): the image
+/// is pulled first when it is not here (or always), with docker's lines on
+/// stderr so that stdout stays the container's.
+fn pull_for_run(root: &std::path::Path, image: &str, policy: Option<&str>, platform: Option<&str>) -> Result<(), String> {
+    use skiff_engine::registry;
+    let policy = policy.unwrap_or("missing");
+    if !["missing", "always", "never"].contains(&policy) {
+        return Err(format!("invalid pull option: '{policy}': must be one of \"always\", \"missing\" or \"never\""));
+    }
+    let store = Store::open(root).map_err(|e| e.0)?;
+    let here = store.resolve(image).is_ok();
+    if policy == "never" || (policy == "missing" && here) {
+        return Ok(());
+    }
+    if !here {
+        let last = image.rsplit('/').next().unwrap_or(image);
+        let shown = if last.contains(':') || last.contains('@') { image.to_string() } else { format!("{image}:latest") };
+        eprintln!("Unable to find image '{shown}' locally");
+    }
+    let mut opts = registry::Options::new(root, &[]).map_err(|e| e.0)?;
+    opts.platform = platform.map(registry::parse_platform).transpose().map_err(|e| e.0)?;
+    let mut progress = registry::progress::Progress::on_stderr();
+    registry::pull::pull(&store, image, &opts, &mut progress).map(drop).map_err(|e| e.0)
+}
+
 /// `inspect`'s flags: `-f/--format TEMPLATE` (`-s`, `--type` taken and
 /// ignored); returns the names and the format.
 fn inspect_flags(args: &[String], cmd: &str) -> Result<(Vec<String>, Option<String>), i32> {
@@ -379,6 +406,9 @@ fn real_main(args: Vec<String>) -> i32 {
                 Ok(o) => o,
                 Err(e) => return fail(125, e),
             };
+            if let Err(e) = pull_for_run(&root, &o.image, p.get("pull"), p.get("platform")) {
+                return fail(125, e);
+            }
             if cmd == "create" {
                 return match containers::create(&env, &o) {
                     Ok(r) => {

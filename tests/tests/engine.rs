@@ -72,9 +72,13 @@ fn docker_exit_codes_for_errors() {
     assert_eq!(out.status.code(), Some(127), "{}", text(&out.stderr));
     let out = e.run(&["run", "--rm", "busybox", "/etc/passwd"]);
     assert_eq!(out.status.code(), Some(126), "{}", text(&out.stderr));
-    let out = e.run(&["run", "--rm", "nosuchimage", "true"]);
+    // --pull never: no registry is asked (tests talk to loopback only).
+    let out = e.run(&["run", "--rm", "--pull", "never", "nosuchimage", "true"]);
     assert_eq!(out.status.code(), Some(125));
-    assert!(text(&out.stderr).contains("nosuchimage"), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("Unable to find image 'nosuchimage' locally"), "{}", text(&out.stderr));
+    let out = e.run(&["run", "--rm", "--pull", "sometimes", "busybox", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(text(&out.stderr).contains("invalid pull option: 'sometimes'"), "{}", text(&out.stderr));
     let out = e.run(&["run", "--rm", "-p", "99999:80", "busybox", "true"]);
     assert_eq!(out.status.code(), Some(125));
     assert!(text(&out.stderr).contains("invalid port specification"), "{}", text(&out.stderr));

@@ -377,6 +377,21 @@ fn push_then_pull_by_tag_and_digest_and_run() {
     let out = e2.ok(&["pull", &name]);
     assert!(out.contains(&format!("Status: Image is up to date for {name}")), "{out}");
 
+    // run pulls a missing image first (docker's lines on stderr, stdout the
+    // container's); --pull always pulls again; --pull never does not.
+    let e4 = Engine::new("reg-run");
+    let out = e4.run(&["run", "--rm", "--network", "none", &name, "cat", "/marker"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), "pushed-and-pulled");
+    let err = text(&out.stderr);
+    assert!(err.contains(&format!("Unable to find image '{name}' locally")) && err.contains("Pull complete"), "{err}");
+    let out = e4.run(&["run", "--rm", "--network", "none", "--pull", "always", &name, "true"]);
+    assert!(out.status.success() && text(&out.stderr).contains("Image is up to date"), "{}", text(&out.stderr));
+    let gone = reg.name("skiff/bb:nope");
+    let out = e4.run(&["run", "--rm", "--pull", "never", &gone, "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(!text(&out.stderr).contains("Pulling"), "{}", text(&out.stderr));
+
     // by digest, into a third store
     let e3 = Engine::new("reg-digest");
     let by_digest = format!("{}@{digest}", reg.name("skiff/bb"));

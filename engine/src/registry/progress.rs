@@ -7,6 +7,8 @@ use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
 pub struct Progress {
+    /// Lines go to stderr (`run`'s implicit pull), not stdout.
+    stderr: bool,
     tty: bool,
     quiet: bool,
     last: Option<Instant>,
@@ -24,14 +26,29 @@ impl Progress {
     pub fn new(quiet: bool) -> Progress {
         // SAFETY: isatty only inspects the fd.
         let tty = unsafe { libc::isatty(1) == 1 };
-        Progress { tty, quiet, last: None, open: false }
+        Progress { stderr: false, tty, quiet, last: None, open: false }
+    }
+
+    /// Progress on stderr, as docker shows the pull `run` makes.
+    pub fn on_stderr() -> Progress {
+        // SAFETY: isatty only inspects the fd.
+        let tty = unsafe { libc::isatty(2) == 1 };
+        Progress { stderr: true, tty, quiet: false, last: None, open: false }
+    }
+
+    fn out(&self) -> Box<dyn Write> {
+        if self.stderr {
+            Box::new(io::stderr().lock())
+        } else {
+            Box::new(io::stdout().lock())
+        }
     }
 
     /// A line of the summary (`Digest: ...`), unless quiet.
     pub fn line(&mut self, s: &str) {
         if !self.quiet {
             self.clear();
-            let _ = writeln!(io::stdout(), "{s}");
+            let _ = writeln!(self.out(), "{s}");
         }
     }
 
@@ -49,7 +66,7 @@ impl Progress {
             return;
         }
         self.last = Some(Instant::now());
-        let mut out = io::stdout().lock();
+        let mut out = self.out();
         let _ = write!(out, "\r\x1b[K{}: {action}  {}/{}", short(digest), human_size(done), human_size(total));
         let _ = out.flush();
         self.open = true;
@@ -57,7 +74,7 @@ impl Progress {
 
     fn clear(&mut self) {
         if self.open {
-            let _ = write!(io::stdout(), "\r\x1b[K");
+            let _ = write!(self.out(), "\r\x1b[K");
             self.open = false;
         }
     }
