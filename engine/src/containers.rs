@@ -1388,28 +1388,107 @@ pub fn top(env: &Env, reference: &str) -> Result<()> {
     Ok(())
 }
 
-/// `stats --no-stream`: memory, cpu and pids of running containers.
-pub fn stats(env: &Env, references: &[String]) -> Result<()> {
+/// docker's units.BytesSize: binary units, 4 significant digits at most
+/// ("2.3MiB", "23.45GiB").
+fn bytes_size(b: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let (mut v, mut i) = (b as f64, 0);
+    while v >= 1024.0 && i < UNITS.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    // Go's %.4g: 4 significant digits, trailing zeros dropped.
+    let int_digits = (v.max(1.0).log10().floor() as usize) + 1;
+    let text = format!("{v:.prec$}", prec = 4usize.saturating_sub(int_digits));
+    let text = if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.').to_string() } else { text };
+    format!("{text}{}", UNITS[i])
+}
+
+/// Bytes received and sent on the interfaces of `pid`'s network
+/// namespace, loopback aside.
+fn net_io(pid: i32) -> (u64, u64) {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/net/dev")).unwrap_or_default();
+    let mut sum = (0, 0);
+    for l in text.lines().skip(2) {
+        let Some((name, rest)) = l.split_once(':') else { continue };
+        if name.trim() == "lo" {
+            continue;
+        }
+        let f: Vec<u64> = rest.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+        if f.len() >= 9 {
+            sum = (sum.0 + f[0], sum.1 + f[8]);
+        }
+    }
+    sum
+}
+
+/// Bytes read and written by the container's cgroup (v1 blkio).
+fn block_io(id: &str) -> (u64, u64) {
+    let text = std::fs::read_to_string(format!("/sys/fs/cgroup/blkio/skiff/{id}/blkio.throttle.io_service_bytes")).unwrap_or_default();
+    let mut sum = (0, 0);
+    for l in text.lines() {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        match (f.get(1), f.get(2).and_then(|n| n.parse::<u64>().ok())) {
+            (Some(&"Read"), Some(n)) => sum.0 += n,
+            (Some(&"Write"), Some(n)) => sum.1 += n,
+            _ => {}
+        }
+    }
+    sum
+}
+
+/// `stats [--no-stream] [--format F] [CONTAINER...]`: docker's columns from
+/// two samples half a second apart (CPU % of one CPU over that time, as
+/// docker's); memory against the limit or, without one, the host's memory.
+pub fn stats(env: &Env, references: &[String], all: bool, format: Option<&str>) -> Result<()> {
     let recs = if references.is_empty() {
         record::list(&env.root)?
     } else {
         references.iter().map(|r| record::find(&env.root, r)).collect::<Result<Vec<_>>>()?
     };
-    let mut table = vec![["CONTAINER ID", "NAME", "CPU TIME", "MEM USAGE / LIMIT", "PIDS"].map(String::from)];
-    for rec in recs {
-        let Some(mut c) = client(env, &rec) else { continue };
-        let Ok(s) = c.stats() else { continue };
-        let mib = |b: Option<u64>| b.map(|b| format!("{:.1}MiB", b as f64 / 1048576.0)).unwrap_or_else(|| "-".into());
-        let limit = s.memory_limit.filter(|l| *l < 1 << 60).map(|l| mib(Some(l))).unwrap_or_else(|| "unlimited".into());
-        table.push([
-            rec.short_id().to_string(),
-            rec.name.clone(),
-            s.cpu_usage_ns.map(|n| format!("{:.2}s", n as f64 / 1e9)).unwrap_or_else(|| "-".into()),
-            format!("{} / {limit}", mib(s.memory_usage)),
-            s.pids_current.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
-        ]);
+    let sample = |rec: &Record| client(env, rec).and_then(|mut c| c.stats().ok());
+    let first: Vec<(Record, Option<protocol::Stats>, Instant)> = recs.into_iter().map(|r| {
+        let s = sample(&r);
+        (r, s, Instant::now())
+    }).collect();
+    if first.iter().any(|(_, s, _)| s.is_some()) {
+        std::thread::sleep(Duration::from_millis(500));
     }
-    print!("{}", crate::commands::images::tabulate(&table));
+    let host_mem = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        m.lines().find(|l| l.starts_with("MemTotal:"))?.split_whitespace().nth(1)?.parse::<u64>().ok().map(|k| k * 1024)
+    });
+    let mut rows = Vec::new();
+    for (rec, before, t0) in first {
+        let now = sample(&rec);
+        let Some(s) = now.as_ref() else {
+            if all {
+                rows.push(serde_json::json!({"Container": rec.short_id(), "ID": rec.id, "Name": rec.name, "CPUPerc": "0.00%",
+                    "MemUsage": "0B / 0B", "MemPerc": "0.00%", "NetIO": "0B / 0B", "BlockIO": "0B / 0B", "PIDs": "0"}));
+            }
+            continue;
+        };
+        let cpu = match (before.as_ref().and_then(|b| b.cpu_usage_ns), s.cpu_usage_ns) {
+            (Some(a), Some(b)) => b.saturating_sub(a) as f64 / t0.elapsed().as_nanos().max(1) as f64 * 100.0,
+            _ => 0.0,
+        };
+        let usage = s.memory_usage.unwrap_or(0);
+        let limit = s.memory_limit.filter(|l| *l < 1 << 60).or(host_mem).unwrap_or(0);
+        let mem_perc = if limit > 0 { usage as f64 / limit as f64 * 100.0 } else { 0.0 };
+        let (rx, tx) = net_io(s.pid);
+        let (rd, wr) = block_io(&rec.id);
+        let hs = crate::commands::images::human_size;
+        rows.push(serde_json::json!({
+            "Container": rec.short_id(), "ID": rec.id, "Name": rec.name,
+            "CPUPerc": format!("{cpu:.2}%"), "MemUsage": format!("{} / {}", bytes_size(usage), bytes_size(limit)),
+            "MemPerc": format!("{mem_perc:.2}%"), "NetIO": format!("{} / {}", hs(rx), hs(tx)),
+            "BlockIO": format!("{} / {}", hs(rd), hs(wr)), "PIDs": s.pids_current.unwrap_or(0).to_string(),
+        }));
+    }
+    let table = "table {{.Container}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}";
+    let headers = [("Container", "CONTAINER ID"), ("CPUPerc", "CPU %"), ("MemUsage", "MEM USAGE / LIMIT"), ("MemPerc", "MEM %"),
+        ("NetIO", "NET I/O"), ("BlockIO", "BLOCK I/O"), ("PIDs", "PIDS"), ("ID", "CONTAINER ID")];
+    let format = format.filter(|f| *f != "table").unwrap_or(table);
+    print!("{}", crate::template::list(&rows, Some(format), &headers)?.unwrap_or_default());
     Ok(())
 }
 
@@ -1532,6 +1611,15 @@ pub fn cp(env: &Env, src: &str, dst: &str) -> Result<()> {
 mod tests {
     use super::*;
     use crate::images::Healthcheck;
+
+    #[test]
+    fn bytes_size_as_docker() {
+        assert_eq!(bytes_size(0), "0B");
+        assert_eq!(bytes_size(1536), "1.5KiB");
+        assert_eq!(bytes_size(2_413_568), "2.302MiB");
+        assert_eq!(bytes_size(25_165_824_000), "23.44GiB");
+        assert_eq!(bytes_size(1023), "1023B");
+    }
 
     #[test]
     fn healthcheck_flags_over_the_images() {

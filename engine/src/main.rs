@@ -655,8 +655,9 @@ fn real_main(args: Vec<String>) -> i32 {
             None => fail(1, "\"top\" requires at least 1 argument"),
         },
         "stats" => {
-            let Ok(p) = simple(&rest, &[flag("no-stream", None, false), flag("all", Some('a'), false)], cmd) else { return 125 };
-            match containers::stats(&env, &p.args) {
+            let flags = [flag("no-stream", None, false), flag("all", Some('a'), false), flag("format", None, true), flag("no-trunc", None, false)];
+            let Ok(p) = simple(&rest, &flags, cmd) else { return 125 };
+            match containers::stats(&env, &p.args, p.on("all"), p.get("format")) {
                 Ok(()) => 0,
                 Err(e) => fail(1, e),
             }

@@ -839,6 +839,12 @@ fn update_limits_and_restart_policy() {
     assert_eq!((cg("cpu", "cpu.cfs_quota_us"), cg("cpu", "cpu.cfs_period_us")), ("50000".into(), "100000".into()));
     assert_eq!(cg("pids", "pids.max"), "50");
     assert_eq!(e.inspect(&id)["HostConfig"]["RestartPolicy"]["Name"], "always");
+    // stats: docker's columns and --format fields, the limit as updated.
+    let st = e.ok(&["stats", "--no-stream", "--format", "{{.Name}}|{{.CPUPerc}}|{{.MemUsage}}|{{.MemPerc}}|{{.PIDs}}", &id]);
+    let f: Vec<&str> = st.trim().split('|').collect();
+    assert!(f.len() == 5 && f[1].ends_with('%') && f[2].ends_with(" / 128MiB") && f[3].ends_with('%') && f[4] == "1", "{st}");
+    let table = e.ok(&["stats", "--no-stream", &id]);
+    assert!(table.starts_with("CONTAINER ID") && table.contains("CPU %") && table.contains("MEM USAGE / LIMIT") && table.contains("NET I/O"), "{table}");
     let pid = e.inspect(&id)["State"]["Pid"].as_i64().unwrap();
     // SAFETY: kills the container's process, which the test started.
     unsafe { libc::kill(pid as i32, libc::SIGKILL) };
