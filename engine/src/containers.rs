@@ -121,11 +121,19 @@ fn parse_volume(root: &Path, spec: &str) -> Result<Mount> {
     if !dst.starts_with('/') {
         return err(format!("invalid volume specification: '{spec}': the container path must be absolute"));
     }
-    let read_only = match mode {
-        "" | "rw" => false,
-        "ro" => true,
-        m => return err(format!("invalid volume specification: '{spec}': unknown mode {m:?}")),
-    };
+    // docker's modes, comma-separated: ro/rw; a bind propagation; z/Z
+    // (SELinux relabel: no SELinux here), nocopy and the Mac consistency
+    // words are taken and do nothing.
+    let (mut read_only, mut options) = (false, Vec::new());
+    for m in mode.split(',').filter(|m| !m.is_empty()) {
+        match m {
+            "rw" => read_only = false,
+            "ro" => read_only = true,
+            "shared" | "slave" | "private" | "rshared" | "rslave" | "rprivate" => options.push(m.to_string()),
+            "z" | "Z" | "nocopy" | "consistent" | "cached" | "delegated" => {}
+            m => return err(format!("invalid volume specification: '{spec}': unknown mode {m:?}")),
+        }
+    }
     let (kind, source) = if src.starts_with('/') {
         // docker's -v makes a missing host path, as a directory.
         if !Path::new(src).exists() {
@@ -138,7 +146,7 @@ fn parse_volume(root: &Path, spec: &str) -> Result<Mount> {
         let name = crate::volumes::ensure(root, name).map_err(|e| Error(format!("invalid volume specification: '{spec}': {}", e.0)))?;
         ("volume", crate::volumes::data_dir(root, &name).display().to_string())
     };
-    Ok(Mount { kind: kind.into(), source, destination: dst.into(), read_only, ..Default::default() })
+    Ok(Mount { kind: kind.into(), source, destination: dst.into(), read_only, options })
 }
 
 /// tmpfs options docker passes on (`--tmpfs PATH:OPTS`, `--mount

@@ -408,7 +408,12 @@ pub fn config(i: &Input) -> Result<Value> {
                 mounts.push(json!({"destination": m.destination, "type": "tmpfs", "source": "tmpfs", "options": opts}));
             }
             _ => {
-                opts.extend(["rbind", "rprivate"]);
+                // A propagation given with -v takes rprivate's place.
+                opts.push("rbind");
+                match m.options.iter().find(|o| o.ends_with("shared") || o.ends_with("slave") || o.ends_with("private")) {
+                    Some(p) => opts.push(p.as_str()),
+                    None => opts.push("rprivate"),
+                }
                 if m.read_only {
                     opts.push("ro");
                 }

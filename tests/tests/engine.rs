@@ -120,11 +120,14 @@ fn env_workdir_user_hostname_and_volumes() {
     assert_eq!(lines[5], "nowrite", "{out}");
     e.ok(&["run", "--rm", "-v", &v, "busybox", "sh", "-c", "echo from-ctr > /data/out.txt"]);
     assert_eq!(std::fs::read_to_string(vol.join("out.txt")).unwrap(), "from-ctr\n");
-    let ro = format!("{}:/data:ro", vol.display());
+    let ro = format!("{}:/data:ro,z", vol.display());
     let out = e.run(&["run", "--rm", "-v", &ro, "busybox", "sh", "-c", "echo x > /data/y"]);
     assert_ne!(out.status.code(), Some(0), "write to a :ro volume succeeded");
     let out = e.run(&["run", "--rm", "--read-only", "busybox", "sh", "-c", "echo x > /file"]);
     assert_ne!(out.status.code(), Some(0), "write to a --read-only root succeeded");
+    let bad = e.run(&["run", "--rm", "-v", &format!("{}:/data:rx", vol.display()), "busybox", "true"]);
+    assert!(bad.status.code() == Some(125) && text(&bad.stderr).contains("unknown mode \"rx\""), "{}", text(&bad.stderr));
+    e.ok(&["run", "--rm", "-v", &format!("{}:/data:rw,rslave", vol.display()), "busybox", "test", "-f", "/data/in.txt"]);
     // A missing host path is made, as a directory (docker's -v).
     let made = e.dir.path().join("made/on/demand");
     e.ok(&["run", "--rm", "-v", &format!("{}:/m", made.display()), "busybox", "sh", "-c", "echo in > /m/f"]);
