@@ -292,6 +292,16 @@ fn pull_for_run(root: &std::path::Path, image: &str, policy: Option<&str>, platf
     registry::pull::pull(&store, image, &opts, &mut progress).map(drop).map_err(|e| e.0)
 }
 
+/// One JSON object (`version`, `info`) through `--format`.
+fn print_formatted(v: &serde_json::Value, format: &str) -> i32 {
+    match skiff_engine::template::lines(std::slice::from_ref(v), Some(format)) {
+        Ok(Some(t)) => print!("{t}"),
+        Ok(None) => println!("{v}"),
+        Err(e) => return fail(1, e),
+    }
+    0
+}
+
 /// `inspect`'s flags: `-f/--format TEMPLATE` (`-s`, `--type` taken and
 /// ignored); returns the names and the format.
 fn inspect_flags(args: &[String], cmd: &str) -> Result<(Vec<String>, Option<String>), i32> {
@@ -385,17 +395,42 @@ fn real_main(args: Vec<String>) -> i32 {
     };
     match cmd.as_str() {
         "version" => {
-            println!("Client: skiff engine {}\nServer: none (daemonless)", env!("CARGO_PKG_VERSION"));
-            0
+            let Ok(p) = simple(&rest, &[flag("format", Some('f'), true)], cmd) else { return 125 };
+            let Some(format) = p.get("format") else {
+                println!("Client: skiff engine {}\nServer: none (daemonless)", env!("CARGO_PKG_VERSION"));
+                return 0;
+            };
+            // docker's shape, for scripts: the engine is client and server.
+            let part = serde_json::json!({"Version": env!("CARGO_PKG_VERSION"), "ApiVersion": "1.41", "Os": "linux",
+                "Arch": skiff_runtime::seccomp::docker::host_goarch()});
+            let v = serde_json::json!({"Client": part, "Server": part});
+            print_formatted(&v, format)
         }
         "info" => {
-            let n = skiff_engine::record::list(&root).map(|v| v.len()).unwrap_or(0);
-            println!("Containers: {n}\nRoot Dir: {}\nStorage Driver: {}\n{}\nRuntime: {}",
-                root.display(),
-                if skiff_engine::rootfs::overlay_supported() { "overlay" } else { "copy (overlayfs missing)" },
-                skiff_engine::network::describe(&root, &env.net),
-                env.peer("runtime").display());
-            0
+            let Ok(p) = simple(&rest, &[flag("format", Some('f'), true)], cmd) else { return 125 };
+            let recs = skiff_engine::record::list(&root).unwrap_or_default();
+            let Some(format) = p.get("format") else {
+                println!("Containers: {}\nRoot Dir: {}\nStorage Driver: {}\n{}\nRuntime: {}",
+                    recs.len(),
+                    root.display(),
+                    if skiff_engine::rootfs::overlay_supported() { "overlay" } else { "copy (overlayfs missing)" },
+                    skiff_engine::network::describe(&root, &env.net),
+                    env.peer("runtime").display());
+                return 0;
+            };
+            let states: Vec<String> = recs.iter().map(|r| containers::status(&env, r).0).collect();
+            let count = |s: &str| states.iter().filter(|x| *x == s).count();
+            let images = store().and_then(|s| s.list()).map(|l| l.len()).unwrap_or(0);
+            let v = serde_json::json!({
+                "Containers": recs.len(), "ContainersRunning": count("running"), "ContainersPaused": count("paused"),
+                "ContainersStopped": recs.len() - count("running") - count("paused"), "Images": images,
+                "Driver": if skiff_engine::rootfs::overlay_supported() { "overlay" } else { "copy" },
+                "DockerRootDir": root, "ServerVersion": env!("CARGO_PKG_VERSION"), "DefaultRuntime": env.peer("runtime"),
+                "OperatingSystem": "linux", "OSType": "linux", "Architecture": std::env::consts::ARCH,
+                "KernelVersion": std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim(),
+                "NCPU": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            });
+            print_formatted(&v, format)
         }
         "run" | "create" => {
             let p = match parse(RUN_FLAGS, &rest, true, cmd) {

@@ -817,6 +817,10 @@ fn format_templates() {
     let id = e.ok(&["image", "inspect", "-f", "{{.Id}}", "busybox"]);
     assert_eq!(e.ok(&["image", "history", "-q", "--no-trunc", "busybox"]), id);
     assert!(e.run(&["history", "nosuch"]).status.code() == Some(1));
+    // version and info take --format as docker's (scripts probe with them).
+    assert_eq!(e.ok(&["version", "--format", "{{.Server.Version}}"]).trim(), e.ok(&["version", "-f", "{{.Client.Version}}"]).trim());
+    assert_eq!(e.ok(&["info", "--format", "{{.ContainersRunning}} {{.Containers}}"]).trim(), "1 1");
+    // docker's management-command forms.
     assert_eq!(e.ok(&["container", "ls", "--format", "{{.Names}}"]), format!("{name}\n"));
     assert!(e.ok(&["image", "ls", "-q"]).lines().count() >= 1);
     assert_eq!(e.ok(&["container", "run", "--rm", "--network", "none", "busybox", "echo", "via container run"]), "via container run\n");
