@@ -1385,14 +1385,37 @@ pub fn top(env: &Env, reference: &str) -> Result<()> {
     if status(env, &rec).0 != "running" {
         return err(format!("Error response: Container {} is not running", rec.id));
     }
-    println!("{:<8} {:<8} {:<8} CMD", "UID", "PID", "PPID");
+    // docker runs the host's `ps -ef`: the same columns, from /proc.
+    // SAFETY: sysconf has no preconditions.
+    let hz = (unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).max(1) as u64;
+    let uptime = std::fs::read_to_string("/proc/uptime").ok().and_then(|u| u.split_whitespace().next()?.parse::<f64>().ok()).unwrap_or(0.0);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let mut table = vec![["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"].map(String::from)];
     for pid in container_pids(&rec) {
-        let st = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        let field = |k: &str| st.lines().find_map(|l| l.strip_prefix(k)).and_then(|v| v.split_whitespace().next()).unwrap_or("?").to_string();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let uid = status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|v| v.split_whitespace().next()).unwrap_or("?").to_string();
+        let user = passwd.lines().find(|l| l.split(':').nth(2) == Some(uid.as_str())).and_then(|l| l.split(':').next()).unwrap_or(&uid).to_string();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // Fields after the command's closing parenthesis: state is [0].
+        let f: Vec<&str> = stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
+        let num = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        let (ppid, tty, cpu, start) = (num(1), num(4), num(11) + num(12), num(19));
+        let age = (uptime - start as f64 / hz as f64).max(0.001);
+        let c = ((cpu as f64 / hz as f64) / age * 100.0) as u64;
+        let started = now.saturating_sub(age as u64);
+        let stime = format!("{:02}:{:02}", started / 3600 % 24, started / 60 % 60);
+        let tty = if tty == 0 { "?".to_string() } else { format!("pts/{}", (tty & 0xff) | ((tty >> 12) & 0xfff00)) };
+        let secs = cpu / hz;
+        let time = format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60);
         let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-        println!("{:<8} {:<8} {:<8} {}", field("Uid:"), pid, field("PPid:"), cmd.trim());
+        let mut cmd = String::from_utf8_lossy(&cmd).replace('\0', " ").trim().to_string();
+        if cmd.is_empty() {
+            cmd = format!("[{}]", stat.split_once('(').and_then(|(_, r)| r.rsplit_once(')')).map_or("?", |(c, _)| c));
+        }
+        table.push([user, pid.to_string(), ppid.to_string(), c.to_string(), stime, tty, time, cmd]);
     }
+    print!("{}", crate::commands::images::tabulate(&table));
     Ok(())
 }
 

@@ -261,6 +261,9 @@ fn exec_top_stats_and_cp() {
     assert_eq!(text(&out.stdout).trim(), format!("1 /tmp {}", &id[..12]));
     let top = e.ok(&["top", "box"]);
     assert!(top.contains("sleep 60"), "{top}");
+    // docker's (the host ps -ef's) columns.
+    assert_eq!(top.lines().next().unwrap_or("").split_whitespace().collect::<Vec<_>>(), ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"], "{top}");
+    assert!(top.lines().any(|l| l.starts_with("root ") && l.ends_with("sleep 60")), "{top}");
     let stats = e.ok(&["stats", "--no-stream", "box"]);
     assert!(stats.contains("box") && stats.contains("iB / ") && stats.contains("CPU %"), "{stats}");
     // cp both ways through the container's rootfs.
