@@ -977,12 +977,14 @@ pub fn ps(env: &Env, all: bool, quiet: bool, format: Option<&str>, filters: &[St
     let mut wanted = Vec::new();
     for f in filters {
         match f.split_once('=') {
-            Some((k @ ("status" | "name" | "id" | "label" | "ancestor"), v)) => wanted.push((k, v)),
-            _ => return err(format!("invalid filter '{f}' (status=, name=, id=, label=, ancestor=)")),
+            Some((k @ ("status" | "name" | "id" | "label" | "ancestor" | "exited" | "health" | "network" | "volume" | "publish"), v)) => {
+                wanted.push((k, v))
+            }
+            _ => return err(format!("invalid filter '{f}' (status=, name=, id=, label=, ancestor=, exited=, health=, network=, volume=, publish=)")),
         }
     }
-    // A status filter shows stopped containers too, as docker does.
-    let all = all || wanted.iter().any(|(k, _)| *k == "status");
+    // A status or exit filter shows stopped containers too, as docker does.
+    let all = all || wanted.iter().any(|(k, _)| *k == "status" || *k == "exited");
     // Addresses and veths left by an engine killed mid-run/rm.
     let _ = network::repair(&env.root);
     let mut rows = Vec::new();
@@ -991,20 +993,33 @@ pub fn ps(env: &Env, all: bool, quiet: bool, format: Option<&str>, filters: &[St
         if !all && st != "running" && st != "paused" && st != "restarting" {
             continue;
         }
-        let keep = wanted.iter().all(|(k, v)| match *k {
-            "status" => st == *v,
+        let dir = record::dir(&env.root, &rec.id);
+        let matches = |k: &str, v: &str| match k {
+            "status" => st == v,
             "name" => rec.name.contains(v),
             "id" => rec.id.starts_with(v),
-            "ancestor" => rec.image == *v || rec.image_id.starts_with(v),
+            "ancestor" => rec.image == v || rec.image_id.starts_with(v),
+            "exited" => st == "exited" && protocol::read_exit(&dir).is_some_and(|e| e.code.to_string() == v),
+            "health" => {
+                let h = health_of(&dir, &rec).and_then(|h| h["Status"].as_str().map(String::from));
+                h.as_deref().unwrap_or("none") == v
+            }
+            "network" => rec.network == v || (v == "default" && rec.network == "bridge"),
+            "volume" => rec.mounts.iter().any(|m| m.destination == v || m.source == v || m.source.ends_with(&format!("/volumes/{v}/_data"))),
+            "publish" => {
+                let (port, proto) = v.split_once('/').unwrap_or((v, "tcp"));
+                rec.ports.iter().any(|p| p.container_port.to_string() == port && p.proto == proto)
+            }
             _ => match v.split_once('=') {
                 Some((lk, lv)) => rec.labels.get(lk).is_some_and(|x| x == lv),
-                None => rec.labels.contains_key(*v),
+                None => rec.labels.contains_key(v),
             },
-        });
+        };
+        // docker's rule: values of one key are alternatives, keys all apply.
+        let keep = wanted.iter().all(|(k, _)| wanted.iter().filter(|(k2, _)| k2 == k).any(|(_, v)| matches(k, v)));
         if !keep {
             continue;
         }
-        let dir = record::dir(&env.root, &rec.id);
         let text = match st.as_str() {
             "running" => {
                 let up = format!("Up {}", ago(state.as_ref().and_then(|s| s.started.as_deref()).unwrap_or(&rec.created)));

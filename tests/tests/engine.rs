@@ -401,6 +401,18 @@ fn ps_filters_and_logs_since() {
     assert_eq!(names("name=done"), ["done1"]);
     let out = e.run(&["ps", "--filter", "bogus=1"]);
     assert!(!out.status.success() && text(&out.stderr).contains("invalid filter"));
+    // Values of one key are alternatives; keys all apply (docker's rule).
+    let both = |a: &str, b: &str| {
+        let mut n: Vec<String> = e.ok(&["ps", "-a", "--filter", a, "--filter", b, "--format", "{{.Names}}"]).lines().map(String::from).collect();
+        n.sort();
+        n
+    };
+    assert_eq!(both("status=exited", "status=running"), ["done1", "up1"]);
+    assert_eq!(both("status=running", "name=done"), Vec::<String>::new());
+    assert_eq!(e.run(&["run", "--name", "failed7", "busybox", "sh", "-c", "exit 7"]).status.code(), Some(7));
+    assert_eq!(names("exited=7"), ["failed7"]);
+    assert_eq!(names("health=none").len(), 3);
+    assert_eq!(names("network=bridge").len(), 3);
     // --since: nothing is newer than a minute from now, everything is newer than an hour ago.
     assert_eq!(e.ok(&["logs", "--since", "1h", "done1"]), "old\n");
     let future = {
