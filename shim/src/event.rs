@@ -262,6 +262,10 @@ mod tests {
         assert_eq!(poll(&mut fds, Some(Duration::from_secs(5))).unwrap(), 1);
         assert_eq!(read(r.as_raw_fd(), &mut buf).unwrap(), 3);
         drop(w);
+        // A test forking meanwhile can hold a copy of `w` until its child
+        // execs (CLOEXEC): wait for the hang-up rather than read at once.
+        let mut fds = [pollfd(r.as_raw_fd(), libc::POLLIN)];
+        assert_eq!(poll(&mut fds, Some(Duration::from_secs(10))).unwrap(), 1);
         assert_eq!(read(r.as_raw_fd(), &mut buf).unwrap(), 0);
     }
 }
