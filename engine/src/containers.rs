@@ -994,16 +994,14 @@ pub fn ps(env: &Env, all: bool, quiet: bool, format: Option<&str>, filters: &[St
             continue;
         }
         let dir = record::dir(&env.root, &rec.id);
+        let health = health_of(&dir, &rec).and_then(|h| h["Status"].as_str().map(String::from));
         let matches = |k: &str, v: &str| match k {
             "status" => st == v,
             "name" => rec.name.contains(v),
             "id" => rec.id.starts_with(v),
             "ancestor" => rec.image == v || rec.image_id.starts_with(v),
             "exited" => st == "exited" && protocol::read_exit(&dir).is_some_and(|e| e.code.to_string() == v),
-            "health" => {
-                let h = health_of(&dir, &rec).and_then(|h| h["Status"].as_str().map(String::from));
-                h.as_deref().unwrap_or("none") == v
-            }
+            "health" => health.as_deref().unwrap_or("none") == v,
             "network" => rec.network == v || (v == "default" && rec.network == "bridge"),
             "volume" => rec.mounts.iter().any(|m| m.destination == v || m.source == v || m.source.ends_with(&format!("/volumes/{v}/_data"))),
             "publish" => {
@@ -1023,8 +1021,8 @@ pub fn ps(env: &Env, all: bool, quiet: bool, format: Option<&str>, filters: &[St
         let text = match st.as_str() {
             "running" => {
                 let up = format!("Up {}", ago(state.as_ref().and_then(|s| s.started.as_deref()).unwrap_or(&rec.created)));
-                match health_of(&dir, &rec).as_ref().and_then(|h| h["Status"].as_str().map(String::from)) {
-                    Some(s) if s == "starting" => format!("{up} (health: starting)"),
+                match health.as_deref() {
+                    Some("starting") => format!("{up} (health: starting)"),
                     Some(s) => format!("{up} ({s})"),
                     None => up,
                 }
@@ -1468,21 +1466,6 @@ fn net_io(pid: i32) -> (u64, u64) {
     sum
 }
 
-/// Bytes read and written by the container's cgroup (v1 blkio).
-fn block_io(id: &str) -> (u64, u64) {
-    let text = std::fs::read_to_string(format!("/sys/fs/cgroup/blkio/skiff/{id}/blkio.throttle.io_service_bytes")).unwrap_or_default();
-    let mut sum = (0, 0);
-    for l in text.lines() {
-        let f: Vec<&str> = l.split_whitespace().collect();
-        match (f.get(1), f.get(2).and_then(|n| n.parse::<u64>().ok())) {
-            (Some(&"Read"), Some(n)) => sum.0 += n,
-            (Some(&"Write"), Some(n)) => sum.1 += n,
-            _ => {}
-        }
-    }
-    sum
-}
-
 /// `stats [--no-stream] [--format F] [CONTAINER...]`: docker's columns from
 /// two samples half a second apart (CPU % of one CPU over that time, as
 /// docker's); memory against the limit or, without one, the host's memory.
@@ -1521,7 +1504,7 @@ pub fn stats(env: &Env, references: &[String], all: bool, format: Option<&str>) 
         let limit = s.memory_limit.filter(|l| *l < 1 << 60).or(host_mem).unwrap_or(0);
         let mem_perc = if limit > 0 { usage as f64 / limit as f64 * 100.0 } else { 0.0 };
         let (rx, tx) = net_io(s.pid);
-        let (rd, wr) = block_io(&rec.id);
+        let (rd, wr) = (s.block_read.unwrap_or(0), s.block_write.unwrap_or(0));
         let hs = crate::commands::images::human_size;
         rows.push(serde_json::json!({
             "Container": rec.short_id(), "ID": rec.id, "Name": rec.name,
@@ -1533,8 +1516,7 @@ pub fn stats(env: &Env, references: &[String], all: bool, format: Option<&str>) 
     let table = "table {{.Container}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}";
     let headers = [("Container", "CONTAINER ID"), ("CPUPerc", "CPU %"), ("MemUsage", "MEM USAGE / LIMIT"), ("MemPerc", "MEM %"),
         ("NetIO", "NET I/O"), ("BlockIO", "BLOCK I/O"), ("PIDs", "PIDS"), ("ID", "CONTAINER ID")];
-    let format = format.filter(|f| *f != "table").unwrap_or(table);
-    print!("{}", crate::template::list(&rows, Some(format), &headers)?.unwrap_or_default());
+    print!("{}", crate::template::list_or(&rows, format, table, &headers)?);
     Ok(())
 }
 

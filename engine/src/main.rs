@@ -23,6 +23,22 @@ Other:      version info, system df, system prune [-a] [--volumes]
 
 Run 'engine COMMAND --help' for the flags (they are docker's).";
 
+/// The cgroup limits `run` and `update` share (read by `limits`).
+const LIMIT_FLAGS: &[Flag] = &[
+    flag("memory", Some('m'), true),
+    flag("memory-swap", None, true),
+    flag("memory-reservation", None, true),
+    flag("cpus", None, true),
+    flag("cpu-shares", Some('c'), true),
+    flag("cpu-period", None, true),
+    flag("cpu-quota", None, true),
+    flag("cpuset-cpus", None, true),
+    flag("cpuset-mems", None, true),
+    flag("pids-limit", None, true),
+    flag("blkio-weight", None, true),
+];
+
+/// `run`'s flags besides `LIMIT_FLAGS`.
 const RUN_FLAGS: &[Flag] = &[
     flag("detach", Some('d'), false),
     flag("interactive", Some('i'), false),
@@ -42,9 +58,6 @@ const RUN_FLAGS: &[Flag] = &[
     flag("hostname", Some('h'), true),
     flag("network", None, true),
     flag("net", None, true),
-    flag("memory", Some('m'), true),
-    flag("cpus", None, true),
-    flag("pids-limit", None, true),
     flag("read-only", None, false),
     flag("restart", None, true),
     flag("cap-add", None, true),
@@ -59,14 +72,6 @@ const RUN_FLAGS: &[Flag] = &[
     flag("oom-kill-disable", None, false),
     flag("cidfile", None, true),
     flag("expose", None, true),
-    flag("memory-swap", None, true),
-    flag("memory-reservation", None, true),
-    flag("cpu-shares", Some('c'), true),
-    flag("cpu-period", None, true),
-    flag("cpu-quota", None, true),
-    flag("cpuset-cpus", None, true),
-    flag("cpuset-mems", None, true),
-    flag("blkio-weight", None, true),
     flag("mount", None, true),
     flag("device", None, true),
     flag("ulimit", None, true),
@@ -159,7 +164,7 @@ fn limits(p: &Parsed) -> Result<oci::Limits, String> {
     l.cpu_quota = num("cpu-quota")?.filter(|n| *n != 0);
     l.cpuset_cpus = p.get("cpuset-cpus").map(String::from);
     l.cpuset_mems = p.get("cpuset-mems").map(String::from);
-    l.blkio_weight = unsigned("blkio-weight")?.map(|w| w.min(u16::MAX as u64) as u16);
+    l.blkio_weight = unsigned("blkio-weight")?.filter(|n| *n > 0).map(|w| w.min(u16::MAX as u64) as u16);
     Ok(l)
 }
 
@@ -433,7 +438,7 @@ fn real_main(args: Vec<String>) -> i32 {
             print_formatted(&v, format)
         }
         "run" | "create" => {
-            let p = match parse(RUN_FLAGS, &rest, true, cmd) {
+            let p = match parse(&[RUN_FLAGS, LIMIT_FLAGS].concat(), &rest, true, cmd) {
                 Ok(p) => p,
                 Err(e) => return fail(125, e),
             };
@@ -527,20 +532,7 @@ fn real_main(args: Vec<String>) -> i32 {
             None => fail(1, "\"port\" requires at least 1 argument"),
         },
         "update" => {
-            let flags = [
-                flag("restart", None, true),
-                flag("memory", Some('m'), true),
-                flag("memory-swap", None, true),
-                flag("memory-reservation", None, true),
-                flag("cpus", None, true),
-                flag("cpu-shares", Some('c'), true),
-                flag("cpu-period", None, true),
-                flag("cpu-quota", None, true),
-                flag("cpuset-cpus", None, true),
-                flag("cpuset-mems", None, true),
-                flag("pids-limit", None, true),
-                flag("blkio-weight", None, true),
-            ];
+            let flags = [&[flag("restart", None, true)][..], LIMIT_FLAGS].concat();
             let Ok(p) = simple(&rest, &flags, cmd) else { return 125 };
             let limits = match limits(&p) {
                 Ok(l) => l,
@@ -678,8 +670,6 @@ fn real_main(args: Vec<String>) -> i32 {
                 let Ok((names, format)) = inspect_flags(more, "image inspect") else { return 1 };
                 images(&|s| image_cmds::inspect(s, &names, format.as_deref()))
             }
-            Some((sub, more)) if sub == "ls" => images(&|s| image_cmds::images(s, more.first().map(String::as_str), false, None)),
-            Some((sub, more)) if sub == "rm" => images(&|s| image_cmds::rmi(s, more, false)),
             _ => fail(1, "usage: engine image inspect|ls|rm|prune ..."),
         },
         "top" => match rest.first() {
@@ -755,9 +745,9 @@ fn real_main(args: Vec<String>) -> i32 {
                         .map(|n| serde_json::json!({"ID": n, "Name": n, "Driver": if *n == "none" { "null" } else { n }, "Scope": "local"}))
                         .collect();
                     let headers = [("ID", "NETWORK ID")];
-                    match skiff_engine::template::list(&rows, p.get("format"), &headers) {
-                        Ok(Some(text)) => print!("{text}"),
-                        Ok(None) => print!("{}", skiff_engine::template::list(&rows, Some("table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}"), &headers).ok().flatten().unwrap_or_default()),
+                    let table = "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}";
+                    match skiff_engine::template::list_or(&rows, p.get("format"), table, &headers) {
+                        Ok(text) => print!("{text}"),
                         Err(e) => return fail(1, e),
                     }
                     0

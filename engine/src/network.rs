@@ -238,9 +238,17 @@ pub fn inspect(root: &Path, name: &str) -> Result<serde_json::Value> {
     if !NETWORKS.contains(&name) {
         return err(format!("network {name} not found"));
     }
+    // Read once: only the bridge has a subnet.
+    let ours = if name == "bridge" {
+        let c = Config::peek(root, &Flags::default())?;
+        let s = c.subnet()?;
+        Some((c, s))
+    } else {
+        None
+    };
+    let prefix = ours.as_ref().map_or(0, |(_, s)| s.prefix);
     let mut containers = serde_json::Map::new();
     let addrs = Addresses::load(root).ok();
-    let prefix = Config::peek(root, &Flags::default()).ok().and_then(|c| c.subnet().ok()).map_or(0, |s| s.prefix);
     for rec in record::list(root).unwrap_or_default().into_iter().filter(|r| r.network == name) {
         let ip = addrs.as_ref().and_then(|t| t.of(&rec.id));
         containers.insert(rec.id.clone(), serde_json::json!({
@@ -249,17 +257,13 @@ pub fn inspect(root: &Path, name: &str) -> Result<serde_json::Value> {
             "MacAddress": ip.map(|ip| bridge::mac_text(bridge::mac_of(ip))).unwrap_or_default(),
         }));
     }
-    let (driver, ipam, options) = match name {
-        "bridge" => {
-            let c = Config::peek(root, &Flags::default())?;
-            let s = c.subnet()?;
-            (
-                "bridge",
-                serde_json::json!([{"Subnet": s.to_string(), "Gateway": s.gateway().to_string()}]),
-                serde_json::json!({"com.docker.network.bridge.name": c.bridge}),
-            )
-        }
-        other => (other, serde_json::json!([]), serde_json::json!({})),
+    let (driver, ipam, options) = match &ours {
+        Some((c, s)) => (
+            "bridge",
+            serde_json::json!([{"Subnet": s.to_string(), "Gateway": s.gateway().to_string()}]),
+            serde_json::json!({"com.docker.network.bridge.name": c.bridge}),
+        ),
+        None => (name, serde_json::json!([]), serde_json::json!({})),
     };
     Ok(serde_json::json!({
         "Name": name, "Id": name, "Scope": "local", "Driver": driver,

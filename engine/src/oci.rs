@@ -159,57 +159,46 @@ fn cfs(l: &Limits) -> (Option<i64>, Option<u64>) {
     }
 }
 
+/// Each limit that is set: its `linux.resources` section and key, runc's
+/// `update` flag for it ("" where runc has none) and its value.
+fn limit_fields(l: &Limits) -> Vec<(&'static str, &'static str, &'static str, Value)> {
+    let (quota, period) = cfs(l);
+    let fields: [(&str, &str, &str, Option<Value>); 11] = [
+        ("memory", "limit", "--memory", l.memory.map(Value::from)),
+        ("memory", "swap", "--memory-swap", l.memory_swap.map(Value::from)),
+        ("memory", "reservation", "--memory-reservation", l.memory_reservation.map(Value::from)),
+        ("memory", "disableOOMKiller", "", l.oom_kill_disable.then_some(Value::Bool(true))),
+        ("cpu", "quota", "--cpu-quota", quota.map(Value::from)),
+        ("cpu", "period", "--cpu-period", period.map(Value::from)),
+        ("cpu", "shares", "--cpu-share", l.cpu_shares.map(Value::from)),
+        ("cpu", "cpus", "--cpuset-cpus", l.cpuset_cpus.clone().map(Value::from)),
+        ("cpu", "mems", "--cpuset-mems", l.cpuset_mems.clone().map(Value::from)),
+        ("pids", "limit", "--pids-limit", l.pids.map(Value::from)),
+        ("blockIO", "weight", "--blkio-weight", l.blkio_weight.map(Value::from)),
+    ];
+    fields.into_iter().filter_map(|(section, key, flag, v)| Some((section, key, flag, v?))).collect()
+}
+
 /// Writes the limits that are set into `resources` (`linux.resources`),
 /// merging with what it holds: for `run`, and for `update` on a saved
 /// config.
 pub fn set_limits(resources: &mut Value, l: &Limits) {
-    let mut merge = |key: &str, fields: Vec<(&str, Option<Value>)>| {
-        let set: serde_json::Map<String, Value> = fields.into_iter().filter_map(|(k, v)| Some((k.to_string(), v?))).collect();
-        if set.is_empty() {
-            return;
-        }
-        let slot = &mut resources[key];
+    for (section, key, _, v) in limit_fields(l) {
+        let slot = &mut resources[section];
         if !slot.is_object() {
             *slot = json!({});
         }
-        if let Some(o) = slot.as_object_mut() {
-            o.extend(set);
-        }
-    };
-    let (quota, period) = cfs(l);
-    merge("memory", vec![
-        ("limit", l.memory.map(Value::from)),
-        ("swap", l.memory_swap.map(Value::from)),
-        ("reservation", l.memory_reservation.map(Value::from)),
-        ("disableOOMKiller", l.oom_kill_disable.then_some(Value::Bool(true))),
-    ]);
-    merge("cpu", vec![
-        ("quota", quota.map(Value::from)),
-        ("period", period.map(Value::from)),
-        ("shares", l.cpu_shares.map(Value::from)),
-        ("cpus", l.cpuset_cpus.clone().map(Value::from)),
-        ("mems", l.cpuset_mems.clone().map(Value::from)),
-    ]);
-    merge("pids", vec![("limit", l.pids.map(Value::from))]);
-    merge("blockIO", vec![("weight", l.blkio_weight.filter(|w| *w != 0).map(Value::from))]);
+        slot[key] = v;
+    }
 }
 
 /// runc's `update` flags for the limits that are set.
 pub fn update_flags(l: &Limits) -> Vec<String> {
-    let (quota, period) = cfs(l);
-    let pairs: [(&str, Option<String>); 10] = [
-        ("--memory", l.memory.map(|v| v.to_string())),
-        ("--memory-swap", l.memory_swap.map(|v| v.to_string())),
-        ("--memory-reservation", l.memory_reservation.map(|v| v.to_string())),
-        ("--cpu-quota", quota.map(|v| v.to_string())),
-        ("--cpu-period", period.map(|v| v.to_string())),
-        ("--cpu-share", l.cpu_shares.map(|v| v.to_string())),
-        ("--cpuset-cpus", l.cpuset_cpus.clone()),
-        ("--cpuset-mems", l.cpuset_mems.clone()),
-        ("--pids-limit", l.pids.map(|v| v.to_string())),
-        ("--blkio-weight", l.blkio_weight.map(|v| v.to_string())),
-    ];
-    pairs.into_iter().filter_map(|(k, v)| Some(format!("{k}={}", v?))).collect()
+    limit_fields(l)
+        .into_iter()
+        .filter(|(_, _, flag, _)| !flag.is_empty())
+        .map(|(_, _, flag, v)| format!("{flag}={}", v.as_str().map_or_else(|| v.to_string(), String::from)))
+        .collect()
 }
 
 /// A namespace a container shares, or not: `--pid`, `--ipc`, `--uts`.

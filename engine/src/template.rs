@@ -71,6 +71,13 @@ pub fn list(rows: &[Value], format: Option<&str>, headers: &[(&str, &str)]) -> R
     Ok(Some(crate::commands::images::tabulate(&table)))
 }
 
+/// `list` for a command whose plain table is `default` (a `table ...`
+/// template): no format, or `table` alone, prints that.
+pub fn list_or(rows: &[Value], format: Option<&str>, default: &str, headers: &[(&str, &str)]) -> Result<String> {
+    let format = format.filter(|f| f.trim() != "table").unwrap_or(default);
+    Ok(list(rows, Some(format), headers)?.unwrap_or_default())
+}
+
 /// A parsed template.
 #[derive(Debug, Clone)]
 pub struct Template {

@@ -183,6 +183,11 @@ pub struct Stats {
     pub pids_current: Option<u64>,
     #[serde(default)]
     pub pids_limit: Option<u64>,
+    /// Bytes read from and written to block devices.
+    #[serde(default)]
+    pub block_read: Option<u64>,
+    #[serde(default)]
+    pub block_write: Option<u64>,
 }
 
 /// The line written to the ready fd: `{"ok":true,"pid":N,"shim_pid":M}` or

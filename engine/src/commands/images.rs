@@ -269,7 +269,7 @@ pub fn history(store: &Store, name: &str, quiet: bool, no_trunc: bool, format: O
     }
     let headers = [("ID", "IMAGE"), ("CreatedSince", "CREATED"), ("CreatedBy", "CREATED BY"), ("CreatedAt", "CREATED AT")];
     let table = "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}";
-    let text = crate::template::list(&rows, Some(format.unwrap_or(table)), &headers)?.unwrap_or_default();
+    let text = crate::template::list_or(&rows, format, table, &headers)?;
     write!(out, "{text}").ctx(|| "write stdout")
 }
 
