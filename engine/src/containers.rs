@@ -435,6 +435,11 @@ pub fn create(env: &Env, o: &RunOpts) -> Result<Record> {
         image: o.image.clone(),
         image_id: image.id.clone(),
         args,
+        entrypoint: Some(match o.entrypoint.as_deref() {
+            Some("") => Vec::new(),
+            Some(e) => vec![e.to_string()],
+            None => image.config.entrypoint.clone().unwrap_or_default(),
+        }),
         env: env_vars,
         created: skiff_runtime::state::now_rfc3339(),
         ports,
@@ -607,19 +612,37 @@ pub fn run(env: &Env, o: &RunOpts) -> std::result::Result<i32, Failed> {
         println!("{}", rec.id);
         return Ok(0);
     }
-    // Attached: create, attach, then start, so no output is missed.
-    if let Err(f) = launch_picking_ports(env, &mut rec, o, true) {
-        let _ = remove(env, &rec, true);
-        return Err(f);
-    }
-    let code = attach_and_start(env, &rec, o.interactive, starting);
+    let code = attached(env, &mut rec, o, starting)?;
     if o.rm {
-        // docker's --rm takes the container's anonymous volumes too.
-        let _ = wait_shim_gone(env, &rec, Duration::from_secs(10));
-        remove(env, &rec, true)?;
-        remove_anonymous_volumes(env, &rec)?;
+        remove_exited(env, &rec)?;
     }
     code
+}
+
+/// Create, attach, then start, so no output is missed; returns the exit
+/// code. A container that could not start is removed (the outer error).
+fn attached(env: &Env, rec: &mut Record, o: &RunOpts, starting: record::Starting) -> std::result::Result<std::result::Result<i32, Failed>, Failed> {
+    if let Err(f) = launch_picking_ports(env, rec, o, true) {
+        let _ = remove(env, rec, true);
+        return Err(f);
+    }
+    Ok(attach_and_start(env, rec, o.interactive, starting))
+}
+
+/// `run` without `--rm` for `build`: the exited container is kept (to be
+/// committed) and returned with its exit code.
+pub fn run_kept(env: &Env, o: &RunOpts) -> std::result::Result<(Record, std::result::Result<i32, Failed>), Failed> {
+    let starting = record::Starting::shared(&env.root)?;
+    let mut rec = create(env, o)?;
+    let code = attached(env, &mut rec, o, starting)?;
+    Ok((rec, code))
+}
+
+/// Removes an exited container as `--rm` does, with its anonymous volumes.
+pub fn remove_exited(env: &Env, rec: &Record) -> Result<()> {
+    let _ = wait_shim_gone(env, rec, Duration::from_secs(10));
+    remove(env, rec, true)?;
+    remove_anonymous_volumes(env, rec)
 }
 
 /// Starts the shim. A host port picked at random (`-p 80`, `-p IP::80`,

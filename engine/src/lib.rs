@@ -3,8 +3,11 @@
 
 pub use skiff_runtime::error;
 pub mod containers;
+pub mod build;
+pub mod commit;
 pub mod copy;
 pub mod devices;
+pub mod dockerfile;
 pub mod flags;
 pub mod images;
 pub mod network;

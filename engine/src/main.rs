@@ -14,10 +14,10 @@ const USAGE: &str = "Usage: engine [--root DIR] [--bridge NAME] [--subnet CIDR] 
 
 A daemonless Docker-compatible engine for small Linux hosts (skiff).
 
-Containers: run create start stop kill restart rm ps logs wait inspect port rename pause unpause exec top stats cp update export diff attach
+Containers: run create start stop kill restart rm ps logs wait inspect port rename pause unpause exec top stats cp update export diff attach commit
             container prune, restore (after a reboot: restart policies)
 Volumes:    volume create|ls|rm|inspect|prune;  Networks: network ls|inspect
-Images:     import load save tag images rmi history image inspect|ls|rm|prune
+Images:     build import load save tag images rmi history image inspect|ls|rm|prune
             pull push login logout (registries: --platform, --insecure-registry HOST:PORT)
 Other:      version info, system df, system prune [-a] [--volumes]
 
@@ -262,12 +262,12 @@ fn management_alias(cmd: &str, rest: &[String]) -> (String, Vec<String>) {
             "container",
             Some(
                 c @ ("run" | "create" | "start" | "stop" | "kill" | "restart" | "rm" | "logs" | "wait" | "port" | "rename" | "pause"
-                | "unpause" | "exec" | "top" | "stats" | "cp" | "update" | "export" | "diff" | "attach"),
+                | "unpause" | "exec" | "top" | "stats" | "cp" | "update" | "export" | "diff" | "attach" | "commit"),
             ),
         ) => plain(c),
         ("image", Some("ls" | "list")) => plain("images"),
         ("image", Some("rm" | "remove")) => plain("rmi"),
-        ("image", Some(c @ ("pull" | "push" | "tag" | "save" | "load" | "import" | "history"))) => plain(c),
+        ("image", Some(c @ ("pull" | "push" | "tag" | "save" | "load" | "import" | "history" | "build"))) => plain(c),
         _ => (cmd.to_string(), rest.to_vec()),
     }
 }
@@ -699,6 +699,72 @@ fn real_main(args: Vec<String>) -> i32 {
             match p.args.as_slice() {
                 [c] => result(containers::attach(&env, c, p.on("no-stdin"))),
                 _ => fail(1, "\"attach\" requires exactly 1 argument"),
+            }
+        }
+        "commit" => {
+            let flags = [flag("author", Some('a'), true), flag("message", Some('m'), true), flag("change", Some('c'), true), flag("pause", Some('p'), false)];
+            let Ok(p) = simple(&rest, &flags, cmd) else { return 125 };
+            let (c, tag) = match p.args.as_slice() {
+                [c] => (c, None),
+                [c, t] => (c, Some(t.as_str())),
+                _ => return fail(1, "\"commit\" requires at least 1 and at most 2 arguments: CONTAINER [REPOSITORY[:TAG]]"),
+            };
+            let o = skiff_engine::commit::Options {
+                author: p.get("author").map(String::from),
+                message: p.get("message").map(String::from),
+                changes: p.all("change").into_iter().map(String::from).collect(),
+                pause: p.get("pause") != Some("false"),
+            };
+            match skiff_engine::commit::commit(&env, c, tag, &o) {
+                Ok(id) => {
+                    println!("{id}");
+                    0
+                }
+                Err(e) => fail(1, e),
+            }
+        }
+        "build" => {
+            let flags = [
+                flag("tag", Some('t'), true),
+                flag("file", Some('f'), true),
+                flag("build-arg", None, true),
+                flag("label", None, true),
+                flag("target", None, true),
+                flag("network", None, true),
+                flag("quiet", Some('q'), false),
+                flag("iidfile", None, true),
+                flag("pull", None, false),
+                flag("platform", None, true),
+                flag("no-cache", None, false),
+                flag("rm", None, false),
+                flag("force-rm", None, false),
+                flag("progress", None, true),
+            ];
+            let Ok(p) = simple(&rest, &flags, cmd) else { return 125 };
+            let [context] = p.args.as_slice() else { return fail(1, "\"build\" requires exactly 1 argument: PATH (the build context)") };
+            if context == "-" || context.contains("://") {
+                return fail(1, "build: the context must be a local directory");
+            }
+            let o = skiff_engine::build::Options {
+                tags: p.all("tag").into_iter().map(String::from).collect(),
+                file: p.get("file").map(PathBuf::from),
+                build_args: p.all("build-arg").into_iter().map(String::from).collect(),
+                labels: p.all("label").into_iter().map(String::from).collect(),
+                target: p.get("target").map(String::from),
+                network: p.get("network").map(String::from),
+                quiet: p.on("quiet"),
+            };
+            let policy = if p.on("pull") { "always" } else { "missing" };
+            let base = |image: &str| pull_for_run(&root, image, Some(policy), p.get("platform")).map_err(skiff_engine::error::Error);
+            match skiff_engine::build::build(&env, std::path::Path::new(context), &o, &base) {
+                Ok(id) => match p.get("iidfile") {
+                    Some(f) => match std::fs::write(f, &id) {
+                        Ok(()) => 0,
+                        Err(e) => fail(1, format!("write {f}: {e}")),
+                    },
+                    None => 0,
+                },
+                Err(e) => fail(1, e),
             }
         }
         "export" => {

@@ -41,6 +41,10 @@ pub struct Record {
     pub image_id: String,
     /// The process: entrypoint + cmd after docker's merging rules.
     pub args: Vec<String>,
+    /// The entrypoint part of `args` (docker's Config.Entrypoint, for
+    /// `commit`); None in records older than the field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entrypoint: Option<Vec<String>>,
     pub env: Vec<String>,
     pub created: String,
     #[serde(default)]

@@ -25,7 +25,7 @@ pub fn overlay_supported() -> bool {
 
 /// Mount points the engine and runtime make in every container (docker's
 /// init layer): not the container's changes.
-const MOUNT_POINTS: &[&str] = &["/etc/hosts", "/etc/hostname", "/etc/resolv.conf", "/etc/mtab", "/dev", "/proc", "/sys"];
+pub const MOUNT_POINTS: &[&str] = &["/etc/hosts", "/etc/hostname", "/etc/resolv.conf", "/etc/mtab", "/dev", "/proc", "/sys"];
 
 /// `diff`: what the container changed, from its overlay upper dir, as
 /// docker lists it (sorted): `A` added, `C` changed (an entry the image

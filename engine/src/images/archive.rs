@@ -66,7 +66,7 @@ struct Staged {
 }
 
 /// `a/./b/../c` -> `a/c`; None when it climbs above the archive root.
-fn normalize(p: &str) -> Option<String> {
+pub(crate) fn normalize(p: &str) -> Option<String> {
     let mut out: Vec<&str> = Vec::new();
     for c in p.split('/') {
         match c {

@@ -1,0 +1,207 @@
+//! `engine commit` and `engine build` end to end through the dist binaries:
+//! images made from a container's changes and from Dockerfiles, run again,
+//! saved and loaded into another root.
+
+use skiff_tests::engine::{Engine, T};
+use skiff_tests::{run, text, wait_until};
+use std::path::Path;
+use std::process::Command;
+
+fn write(dir: &Path, name: &str, body: &str) {
+    let p = dir.join(name);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, body).unwrap();
+}
+
+fn image_ids(e: &Engine) -> Vec<String> {
+    e.ok(&["images", "-q"]).split_whitespace().map(String::from).collect()
+}
+
+/// commit: the container's changes (added, deleted, hard- and symlinked
+/// files) and what it ran (env, workdir) make a new image, with `-c`
+/// changes, author and message; the container keeps running (paused for
+/// the copy, then resumed); the image survives save + load elsewhere.
+#[test]
+fn commit_makes_an_image_of_the_changes() {
+    let e = Engine::new("commit");
+    let script = "echo hi > /greeting; rm /etc/group; mkdir -p /opt/d; echo x > /opt/d/f; ln /opt/d/f /opt/d/hard; \
+                  ln -s /greeting /link; touch /ready; sleep 60";
+    let id = e.ok(&["run", "-d", "--network", "none", "-e", "FOO=bar", "-w", "/opt", "busybox", "sh", "-c", script]).trim().to_string();
+    assert!(wait_until(T, || e.run(&["exec", &id, "test", "-e", "/ready"]).status.success()), "the container did not get ready");
+    let image = e
+        .ok(&["commit", "-a", "tester", "-m", "first commit", "-c", "CMD [\"cat\", \"/greeting\"]", "-c", "ENV MODE=committed", &id, "snap:v1"])
+        .trim()
+        .to_string();
+    assert!(image.starts_with("sha256:") && image.len() == 71, "commit prints the image id: {image}");
+    assert_eq!(e.inspect(&id)["State"]["Status"], "running", "the container was left paused or stopped");
+
+    let out = e.run_busybox_image("snap:v1", &[]);
+    assert_eq!(out, "hi\n", "the committed CMD");
+    let out = e.run_busybox_image("snap:v1", &["sh", "-c", "test ! -e /etc/group && cat /opt/d/hard && readlink /link && echo $FOO $MODE && pwd && stat -c %h /opt/d/f"]);
+    assert_eq!(out, "x\n/greeting\nbar committed\n/opt\n2\n");
+
+    let info: serde_json::Value = serde_json::from_str(&e.ok(&["image", "inspect", "snap:v1"])).unwrap();
+    assert_eq!(info[0]["Author"], "tester", "{info}");
+    assert_eq!(info[0]["Comment"], "first commit", "{info}");
+    assert_eq!(info[0]["RootFS"]["Layers"].as_array().map(|l| l.len()), Some(2), "one layer over busybox's: {info}");
+    assert!(e.ok(&["history", "snap:v1"]).contains("first commit"));
+
+    // --pause=false, no tag: a dangling image; a bad change is refused and stores nothing
+    let before = image_ids(&e);
+    let out = e.run(&["commit", "-c", "RUN true", &id]);
+    assert!(!out.status.success() && text(&out.stderr).contains("not a valid change command"), "{}", text(&out.stderr));
+    assert_eq!(image_ids(&e), before, "a failed commit left an image");
+    let out = e.run(&["commit", "no-such-container"]);
+    assert!(!out.status.success() && text(&out.stderr).contains("no-such-container"), "{}", text(&out.stderr));
+    e.ok(&["commit", "--pause=false", &id]);
+    assert_eq!(image_ids(&e).len(), before.len() + 1);
+    e.ok(&["rm", "-f", &id]);
+
+    // save + load into another root: the layer rebuilds to its diff id
+    let tar = e.dir.path().join("snap.tar");
+    e.ok(&["save", "-o", tar.to_str().unwrap(), "snap:v1"]);
+    let other = Engine::new("commit-load");
+    other.ok(&["load", "-i", tar.to_str().unwrap()]);
+    assert_eq!(other.run_busybox_image("snap:v1", &[]), "hi\n");
+}
+
+/// build: ARG before FROM, ENV/WORKDIR expansion, COPY of files and
+/// directories (.dockerignore honoured, --chown), ADD of a tar.gz, RUN
+/// (build args in its environment, not the image's; deletions), USER,
+/// EXPOSE, LABEL, HEALTHCHECK, CMD; no intermediate container or image is
+/// left; the history lists the steps.
+#[test]
+fn build_runs_a_dockerfile() {
+    let e = Engine::new("build");
+    let ctx = e.dir.path().join("ctx");
+    write(&ctx, "hello.txt", "hello\n");
+    write(&ctx, "dir/a", "a\n");
+    write(&ctx, "dir/sub/b", "b\n");
+    write(&ctx, "dir/skip.log", "no\n");
+    write(&ctx, ".dockerignore", "# logs stay out\n**/*.log\n");
+    write(&ctx, "stage/x/inner", "inner\n");
+    let out = run(Command::new("tar").arg("-C").arg(ctx.join("stage")).arg("-czf").arg(ctx.join("app.tar.gz")).arg("x"), T);
+    assert!(out.status.success(), "tar: {}", text(&out.stderr));
+    write(
+        &ctx,
+        "Dockerfile",
+        "# syntax=docker/dockerfile:1\n\
+         ARG BASE=busybox\n\
+         FROM ${BASE}\n\
+         ARG GREETING=hello\n\
+         ENV APP=/app\n\
+         WORKDIR $APP\n\
+         COPY hello.txt .\n\
+         COPY dir/ ./dir/\n\
+         ADD app.tar.gz /opt/\n\
+         RUN echo \"$GREETING from run\" > run.txt \\\n    && rm /etc/group\n\
+         COPY --chown=1:2 hello.txt /owned\n\
+         USER 1000\n\
+         EXPOSE 8080/tcp\n\
+         LABEL org.test=yes\n\
+         HEALTHCHECK --interval=30s CMD true\n\
+         CMD [\"cat\", \"/app/run.txt\"]\n",
+    );
+    let before = image_ids(&e);
+    let out = e.ok(&["build", "--network", "none", "--build-arg", "GREETING=hi-arg", "-t", "built:1", "-t", "built:alias", ctx.to_str().unwrap()]);
+    assert!(out.contains("Step 1/15 : ARG BASE=busybox") && out.contains("Successfully tagged built:1"), "{out}");
+    assert!(out.contains("Step 9/15 : RUN echo \"$GREETING from run\" > run.txt"), "continuation joined: {out}");
+    assert_eq!(e.run_busybox_image("built:1", &[]), "hi-arg from run\n");
+    let check = "cat hello.txt dir/a dir/sub/b /opt/x/inner; test -e dir/skip.log || echo ignored; test -e /etc/group || echo deleted; \
+                 stat -c %u:%g /owned; stat -c %u hello.txt; id -u; pwd; echo ${GREETING:-unset}";
+    let out = e.run_busybox_image("built:1", &["sh", "-c", check]);
+    assert_eq!(out, "hello\na\nb\ninner\nignored\ndeleted\n1:2\n0\n1000\n/app\nunset\n");
+
+    let info: serde_json::Value = serde_json::from_str(&e.ok(&["image", "inspect", "built:1"])).unwrap();
+    let c = &info[0]["Config"];
+    assert_eq!(c["ExposedPorts"], serde_json::json!({ "8080/tcp": {} }), "{c}");
+    assert_eq!(c["Labels"]["org.test"], "yes");
+    assert_eq!(c["Healthcheck"]["Test"], serde_json::json!(["CMD-SHELL", "true"]));
+    assert_eq!(c["Healthcheck"]["Interval"], 30_000_000_000i64);
+    assert!(c["Env"].as_array().unwrap().iter().any(|v| v == "APP=/app"), "{c}");
+    assert!(!c["Env"].to_string().contains("GREETING"), "a build arg leaked into the image: {c}");
+    assert_eq!(c["User"], "1000");
+    // busybox's layer, then COPY, COPY, ADD, RUN, COPY
+    assert_eq!(info[0]["RootFS"]["Layers"].as_array().map(|l| l.len()), Some(6), "{info}");
+    let history = e.ok(&["history", "--no-trunc", "built:1"]);
+    assert!(history.contains("/bin/sh -c echo \"$GREETING from run\""), "{history}");
+
+    let after = image_ids(&e);
+    assert_eq!(after.len(), before.len() + 1, "intermediate images left: {after:?}");
+    assert!(e.ok(&["ps", "-aq"]).trim().is_empty(), "intermediate containers left");
+    assert_eq!(e.ok(&["image", "inspect", "-f", "{{.Id}}", "built:alias"]), e.ok(&["image", "inspect", "-f", "{{.Id}}", "built:1"]));
+}
+
+/// Multi-stage: COPY --from a named stage (two layers: a merged view),
+/// onto scratch; --target stops at a stage; -q prints only the id and
+/// --iidfile writes it.
+#[test]
+fn multi_stage_build_and_target() {
+    let e = Engine::new("multistage");
+    let ctx = e.dir.path().join("ctx");
+    write(
+        &ctx,
+        "build.Dockerfile",
+        "FROM busybox AS builder\n\
+         RUN mkdir /out && echo built > /out/artifact\n\
+         FROM scratch\n\
+         COPY --from=builder /out/artifact /artifact\n\
+         COPY --from=builder /bin/busybox /bin/busybox\n\
+         ENTRYPOINT [\"/bin/busybox\"]\n\
+         CMD [\"cat\", \"/artifact\"]\n",
+    );
+    let f = ctx.join("build.Dockerfile");
+    let iid = e.dir.path().join("iid");
+    let out = e.ok(&["build", "-q", "--network", "none", "--iidfile", iid.to_str().unwrap(), "-f", f.to_str().unwrap(), "-t", "multi", ctx.to_str().unwrap()]);
+    let id = std::fs::read_to_string(&iid).unwrap();
+    assert_eq!(out.trim(), id, "-q prints the id alone");
+    assert_eq!(e.run_busybox_image("multi", &[]), "built\n");
+    let info: serde_json::Value = serde_json::from_str(&e.ok(&["image", "inspect", "multi"])).unwrap();
+    assert_eq!(info[0]["RootFS"]["Layers"].as_array().map(|l| l.len()), Some(2), "scratch + two COPY layers: {info}");
+
+    e.ok(&["build", "--network", "none", "--target", "builder", "-f", f.to_str().unwrap(), "-t", "stage1", ctx.to_str().unwrap()]);
+    assert_eq!(e.run_busybox_image("stage1", &["cat", "/out/artifact"]), "built\n");
+    let out = e.run(&["build", "--target", "nope", "-f", f.to_str().unwrap(), ctx.to_str().unwrap()]);
+    assert!(!out.status.success() && text(&out.stderr).contains("nope"), "{}", text(&out.stderr));
+}
+
+/// Bad Dockerfiles and contexts: a failing RUN (its code, nothing left
+/// behind), an unknown instruction (its line), a source outside the
+/// context, a symlink pointing out of it (resolved inside: the host's
+/// file is never copied), a missing source.
+#[test]
+fn build_errors_name_the_problem_and_leave_nothing() {
+    let e = Engine::new("builderr");
+    let ctx = e.dir.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", ctx.join("hostlink")).unwrap();
+    let before = image_ids(&e);
+    let cases: [(&str, &str); 5] = [
+        ("FROM busybox\nRUN echo partial > /p\nRUN exit 3\n", "returned a non-zero code: 3"),
+        ("FROM busybox\n\nFOO bar\n", "line 3: unknown instruction: FOO"),
+        ("FROM busybox\nCOPY ../outside /x\n", "outside the build context"),
+        ("FROM busybox\nCOPY hostlink /x\n", "hostlink"),
+        ("FROM busybox\nCOPY missing /x\n", "missing"),
+    ];
+    for (df, want) in cases {
+        write(&ctx, "Dockerfile", df);
+        let out = e.run(&["build", "--network", "none", "-t", "bad", ctx.to_str().unwrap()]);
+        let err = text(&out.stderr);
+        assert!(!out.status.success() && err.contains(want), "{df:?}: want {want:?} in {err}");
+        assert_eq!(image_ids(&e), before, "{df:?} left an image");
+        assert!(e.ok(&["ps", "-aq"]).trim().is_empty(), "{df:?} left a container");
+    }
+}
+
+trait RunImage {
+    fn run_busybox_image(&self, image: &str, cmd: &[&str]) -> String;
+}
+
+impl RunImage for Engine {
+    /// `run --rm --network none IMAGE CMD...`, its stdout (must succeed).
+    fn run_busybox_image(&self, image: &str, cmd: &[&str]) -> String {
+        let mut args = vec!["run", "--rm", "--network", "none", image];
+        args.extend_from_slice(cmd);
+        self.ok(&args)
+    }
+}
