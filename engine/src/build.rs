@@ -30,6 +30,8 @@ pub struct Options {
     /// `--network` of RUN's containers (default: the bridge, as docker).
     pub network: Option<String>,
     pub quiet: bool,
+    /// `--no-cache`: run every step (the results are still cached).
+    pub no_cache: bool,
 }
 
 const DEFAULT_SHELL: [&str; 2] = ["/bin/sh", "-c"];
@@ -45,6 +47,9 @@ struct Stage {
     args: BTreeMap<String, Option<String>>,
     /// CMD given in this stage (then ENTRYPOINT keeps it).
     cmd_set: bool,
+    /// The build cache's key for the state so far: a digest over the base
+    /// image and every step with its inputs.
+    key: String,
 }
 
 impl Stage {
@@ -72,6 +77,11 @@ impl Stage {
     fn layer_dirs(&self, store: &Store) -> Result<Vec<PathBuf>> {
         let diff_ids: Vec<String> = serde_json::from_value(self.cfg["rootfs"]["diff_ids"].clone()).unwrap_or_default();
         Store::chain_ids(&diff_ids).iter().map(|c| Ok(store.layer_dir(c)?.join(layers::DIFF))).collect()
+    }
+
+    /// Moves the cache key past a step whose inputs are `parts`.
+    fn advance(&mut self, parts: &[&str]) {
+        self.key = step_key(&self.key, parts);
     }
 
     fn history(&mut self, created_by: String, empty: bool) {
@@ -240,6 +250,7 @@ impl Builder<'_> {
             }
         }
         st.image = None;
+        st.advance(&[&ins.original]);
         st.history(format!("/bin/sh -c #(nop)  {}", ins.original), true);
         Ok(())
     }
@@ -265,7 +276,12 @@ impl Builder<'_> {
         }
         match self.stages.last_mut() {
             None => self.meta.extend(out),
-            Some(st) => st.args.extend(out),
+            Some(st) => {
+                // the values, not only the line, decide what later steps do
+                let vals: Vec<String> = out.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+                st.advance(&[&ins.original, &vals.join("\n")]);
+                st.args.extend(out);
+            }
         }
         Ok(())
     }
@@ -278,18 +294,19 @@ impl Builder<'_> {
             [i, a, n] if a.eq_ignore_ascii_case("as") => (i.clone(), Some(n.to_lowercase())),
             _ => return err("FROM requires either one or three arguments"),
         };
+        let stage = |cfg, descs, image, key| Stage { name: None, cfg, descs, image, args: BTreeMap::new(), cmd_set: false, key };
         let mut st = if let Some(prev) = self.stages.iter().find(|s| s.name.as_deref() == Some(image.to_lowercase().as_str())) {
-            Stage { name: None, cfg: prev.cfg.clone(), descs: prev.descs.clone(), image: prev.image.clone(), args: BTreeMap::new(), cmd_set: false }
+            stage(prev.cfg.clone(), prev.descs.clone(), prev.image.clone(), prev.key.clone())
         } else if image == "scratch" {
             let p = config::Platform::host();
             let cfg = json!({ "architecture": p.architecture, "os": p.os, "config": {}, "rootfs": { "type": "layers", "diff_ids": [] }, "history": [] });
-            Stage { name: None, cfg, descs: Vec::new(), image: None, args: BTreeMap::new(), cmd_set: false }
+            stage(cfg, Vec::new(), None, step_key("", &["scratch"]))
         } else {
             (self.base)(&image)?;
             let d = self.store.details(&image)?;
             let cfg: Value = serde_json::from_slice(&d.config_bytes).ctx(|| format!("parse the config of {image}"))?;
             self.say(format_args!(" ---> {}", remove::short_id(&d.id)));
-            Stage { name: None, cfg, descs: d.manifest.layers.clone(), image: Some(d.id.clone()), args: BTreeMap::new(), cmd_set: false }
+            stage(cfg, d.manifest.layers.clone(), Some(d.id.clone()), step_key("", &[&d.id]))
         };
         st.name = name;
         // the base image's ONBUILD triggers run now, then are not inherited
@@ -317,6 +334,15 @@ impl Builder<'_> {
         };
         // ARGs reach RUN's environment, not the image's
         let env: Vec<String> = st.args.iter().filter_map(|(k, v)| Some(format!("{k}={}", v.as_ref()?))).collect();
+        let created_by = match &ins.args {
+            Args::Json(v) => v.join(" "),
+            Args::Text(t) => format!("/bin/sh -c {t}"),
+        };
+        let key = step_key(&st.key, &[&ins.original, &env.join("\n")]);
+        if self.reuse(&key, &created_by)? {
+            return Ok(());
+        }
+        let st = self.stages.last_mut().ok_or_else(no_stage)?;
         let image = match st.image.clone() {
             Some(id) => id,
             None => {
@@ -342,14 +368,32 @@ impl Builder<'_> {
         };
         self.say(format_args!("Removing intermediate container {}", &rec.id[..12.min(rec.id.len())]));
         containers::remove_exited(self.env, &rec)?;
-        let created_by = match &ins.args {
-            Args::Json(v) => v.join(" "),
-            Args::Text(t) => format!("/bin/sh -c {t}"),
-        };
-        self.add_layer(staged?, created_by)
+        self.add_layer(staged?, created_by, &key)
     }
 
-    fn add_layer(&mut self, staged: layers::StagedLayer, created_by: String) -> Result<()> {
+    /// A cache hit for step `key`: its layer, still in the store, goes on
+    /// the stage as the step would have made it. False on a miss.
+    fn reuse(&mut self, key: &str, created_by: &str) -> Result<bool> {
+        if self.o.no_cache {
+            return Ok(false);
+        }
+        let Some(hit) = cache_get(&self.store, key) else { return Ok(false) };
+        let st = self.stages.last_mut().ok_or_else(no_stage)?;
+        let diff_ids: Vec<String> = serde_json::from_value(st.cfg["rootfs"]["diff_ids"].clone()).unwrap_or_default();
+        let chain = crate::images::digest::chain_id(Store::chain_ids(&diff_ids).last().map(String::as_str), &hit.diff_id);
+        if self.store.layer(&chain)?.is_none() {
+            return Ok(false);
+        }
+        push_layer(&mut st.cfg, &hit.diff_id);
+        st.descs.push(layer_descriptor(&hit.diff_id, hit.tar_size));
+        st.image = None;
+        st.key = key.to_string();
+        st.history(created_by.to_string(), false);
+        self.say(" ---> Using cache");
+        Ok(true)
+    }
+
+    fn add_layer(&mut self, staged: layers::StagedLayer, created_by: String, key: &str) -> Result<()> {
         let st = self.stages.last_mut().ok_or_else(no_stage)?;
         let diff_ids: Vec<String> = serde_json::from_value(st.cfg["rootfs"]["diff_ids"].clone()).unwrap_or_default();
         let parent = Store::chain_ids(&diff_ids).pop();
@@ -358,7 +402,10 @@ impl Builder<'_> {
         push_layer(&mut st.cfg, &diff_id);
         st.descs.push(layer_descriptor(&diff_id, tar_size));
         st.image = None;
+        st.key = key.to_string();
         st.history(created_by, false);
+        // best effort: a cache that cannot be written only costs a rebuild
+        let _ = cache_put(&self.store, key, Cached { diff_id: diff_id.clone(), tar_size, used: now() });
         let short = diff_id.trim_start_matches("sha256:").get(..12).unwrap_or("").to_string();
         self.say(format_args!(" ---> layer {short}"));
         Ok(())
@@ -400,12 +447,12 @@ impl Builder<'_> {
         }
         let dest_is_dir = dest_dir || lookup_in(&image_layers, &dest).is_some_and(|m| m.is_dir());
         // the source tree: the context, another stage, or an image
-        let (root, mounted, ignore) = match &from {
-            None => (self.context.clone(), None, true),
+        let (root, mounted, ignore, source_key) = match &from {
+            None => (self.context.clone(), None, true, String::new()),
             Some(f) => {
-                let dirs = self.stage_or_image_layers(f)?;
+                let (dirs, source_key) = self.stage_or_image_layers(f)?;
                 let m = Merged::mount(&self.store, &dirs)?;
-                (m.path.clone(), Some(m), false)
+                (m.path.clone(), Some(m), false, source_key)
             }
         };
         let mut items = Vec::new();
@@ -429,23 +476,37 @@ impl Builder<'_> {
                 items.push((path, meta, target));
             }
         }
-        let spec = Spec { owner, mode, add, root: root.clone(), ignore: if ignore { Some(&self.ignore) } else { None }, image_layers: &image_layers };
-        let staged = stage(&self.store, |out| spec.write(&items, out));
+        let ig = self.ignore.clone();
+        let mut spec = Spec { owner, mode, add, root: root.clone(), ignore: if ignore { Some(&ig) } else { None }, image_layers: &image_layers, hashing: true };
+        let created_by = format!("/bin/sh -c #(nop) {} {} in {dest}", ins.keyword, w.join(" "));
+        // the step's inputs: what it would write (times left out, as docker does)
+        let mut h = crate::images::digest::HashWriter::default();
+        spec.write(&items, &mut h)?;
+        let key = step_key(&st.key, &[&ins.original, &source_key, &h.digest()]);
+        spec.hashing = false;
+        let staged = match self.reuse(&key, &created_by)? {
+            true => None,
+            false => Some(stage(&self.store, |out| spec.write(&items, out))),
+        };
         drop(mounted);
-        let srcs = w.join(" ");
-        self.add_layer(staged?, format!("/bin/sh -c #(nop) {} {srcs} in {dest} ", ins.keyword))
+        match staged {
+            Some(staged) => self.add_layer(staged?, created_by, &key),
+            None => Ok(()),
+        }
     }
 
-    /// Layer dirs of `--from=NAME`: an earlier stage (by name or index), or an image.
-    fn stage_or_image_layers(&self, from: &str) -> Result<Vec<PathBuf>> {
+    /// Layer dirs of `--from=NAME` and a cache key for them: an earlier
+    /// stage (by name or index), or an image.
+    fn stage_or_image_layers(&self, from: &str) -> Result<(Vec<PathBuf>, String)> {
         let n = self.stages.len().saturating_sub(1);
         let by_name = self.stages[..n].iter().find(|s| s.name.as_deref() == Some(from.to_lowercase().as_str()));
         let by_index = from.parse::<usize>().ok().filter(|i| *i < n).map(|i| &self.stages[i]);
         if let Some(s) = by_name.or(by_index) {
-            return s.layer_dirs(&self.store);
+            return Ok((s.layer_dirs(&self.store)?, s.key.clone()));
         }
         (self.base)(from)?;
-        Ok(self.store.resolve(from)?.layers)
+        let image = self.store.resolve(from)?;
+        Ok((image.layers, image.id))
     }
 
     /// The paths SRC names under `root` (a wildcard may name several);
@@ -481,6 +542,52 @@ impl Builder<'_> {
     }
 }
 
+/// The cache key after a step: a digest over the key before it and the
+/// step's inputs.
+fn step_key(before: &str, parts: &[&str]) -> String {
+    let mut h = crate::images::digest::HashWriter::default();
+    for p in std::iter::once(&before).chain(parts) {
+        let _ = h.write_all(p.as_bytes());
+        let _ = h.write_all(b"\0");
+    }
+    h.digest()
+}
+
+/// The build cache, `images/build-cache.json`: for each step key, the layer
+/// it made. A hit needs that layer still in the store (it goes with the
+/// last image using it).
+const CACHE_FILE: &str = "build-cache.json";
+/// Entries kept (the least recently used go first).
+const CACHE_MAX: usize = 1024;
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Cached {
+    diff_id: String,
+    tar_size: u64,
+    /// Last used, seconds since the epoch.
+    used: u64,
+}
+
+fn cache_read(store: &Store) -> BTreeMap<String, Cached> {
+    std::fs::read(store.dir.join(CACHE_FILE)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+}
+
+fn cache_get(store: &Store, key: &str) -> Option<Cached> {
+    cache_read(store).remove(key)
+}
+
+fn cache_put(store: &Store, key: &str, c: Cached) -> Result<()> {
+    let _lock = crate::images::index::FileLock::exclusive(&store.dir.join("build-cache.lock"))?;
+    let mut all = cache_read(store);
+    all.insert(key.to_string(), c);
+    while all.len() > CACHE_MAX {
+        let Some(oldest) = all.iter().min_by_key(|(_, c)| c.used).map(|(k, _)| k.clone()) else { break };
+        all.remove(&oldest);
+    }
+    let bytes = serde_json::to_vec(&all).ctx(|| "serialize the build cache")?;
+    crate::images::index::write_atomic(&store.dir.join(CACHE_FILE), &bytes)
+}
+
 /// Stores a stage's config as an image (tagged `tags`); returns its id.
 fn store_stage(store: &Store, st: &mut Stage, tags: &[String]) -> Result<String> {
     st.cfg["created"] = config::now_rfc3339().into();
@@ -498,6 +605,8 @@ struct Spec<'a> {
     root: PathBuf,
     ignore: Option<&'a dockerfile::Ignore>,
     image_layers: &'a [PathBuf],
+    /// Writing for the cache key: no parent dirs, no times.
+    hashing: bool,
 }
 
 impl Spec<'_> {
@@ -523,6 +632,9 @@ impl Spec<'_> {
 
     /// Directory entries for the parents of `target` the image lacks.
     fn parents(&self, b: &mut tar::Builder<impl Write>, target: &str, made: &mut std::collections::BTreeSet<String>) -> Result<()> {
+        if self.hashing {
+            return Ok(());
+        }
         let mut p = String::new();
         let comps: Vec<&str> = target.split('/').filter(|c| !c.is_empty()).collect();
         for c in comps.iter().take(comps.len().saturating_sub(1)) {
@@ -567,6 +679,9 @@ impl Spec<'_> {
         h.set_gid(g);
         if let Some(mode) = self.mode {
             h.set_mode(mode);
+        }
+        if self.hashing {
+            h.set_mtime(0);
         }
         let name = target.trim_start_matches('/');
         let w = if m.file_type().is_symlink() {

@@ -753,6 +753,7 @@ fn real_main(args: Vec<String>) -> i32 {
                 target: p.get("target").map(String::from),
                 network: p.get("network").map(String::from),
                 quiet: p.on("quiet"),
+                no_cache: p.on("no-cache"),
             };
             let policy = if p.on("pull") { "always" } else { "missing" };
             let base = |image: &str| pull_for_run(&root, image, Some(policy), p.get("platform")).map_err(skiff_engine::error::Error);

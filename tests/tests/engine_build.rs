@@ -132,6 +132,39 @@ fn build_runs_a_dockerfile() {
     assert_eq!(e.ok(&["image", "inspect", "-f", "{{.Id}}", "built:alias"]), e.ok(&["image", "inspect", "-f", "{{.Id}}", "built:1"]));
 }
 
+/// The build cache: a second build reuses the COPY and RUN layers (the
+/// RUN's random output is the first build's), a touched file still hits
+/// (times are not inputs), a changed file misses from that step on, and
+/// --no-cache runs everything again.
+#[test]
+fn build_cache_reuses_unchanged_steps() {
+    let e = Engine::new("buildcache");
+    let ctx = e.dir.path().join("ctx");
+    write(&ctx, "f", "one\n");
+    write(&ctx, "Dockerfile", "FROM busybox\nCOPY f /f\nRUN head -c 16 /dev/urandom | od -An -tx1 > /stamp\nCMD [\"cat\", \"/stamp\"]\n");
+    let build = |extra: &[&str]| {
+        let mut args = vec!["build", "--network", "none", "-t", "cached"];
+        args.extend_from_slice(extra);
+        args.push(ctx.to_str().unwrap());
+        let out = e.ok(&args);
+        (out.matches("Using cache").count(), e.run_busybox_image("cached", &[]))
+    };
+    let (hits, first) = build(&[]);
+    assert_eq!(hits, 0);
+    assert_eq!(build(&[]), (2, first.clone()), "an unchanged build");
+    let f = std::fs::File::options().write(true).open(ctx.join("f")).unwrap();
+    f.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(60)).unwrap();
+    assert_eq!(build(&[]), (2, first.clone()), "only the file's time changed");
+    write(&ctx, "f", "two\n");
+    let (hits, changed) = build(&[]);
+    assert_eq!(hits, 0, "a changed COPY source");
+    assert_ne!(changed, first);
+    assert_eq!(e.run_busybox_image("cached", &["cat", "/f"]), "two\n");
+    let (hits, fresh) = build(&["--no-cache"]);
+    assert_eq!(hits, 0, "--no-cache");
+    assert_ne!(fresh, changed);
+}
+
 /// Multi-stage: COPY --from a named stage (two layers: a merged view),
 /// onto scratch; --target stops at a stage; -q prints only the id and
 /// --iidfile writes it.

@@ -79,6 +79,28 @@ impl<R: Read> Read for HashReader<R> {
     }
 }
 
+/// A sink that hashes what is written to it (a build step's inputs).
+#[derive(Default)]
+pub struct HashWriter(Sha256);
+
+impl HashWriter {
+    /// `sha256:<hex>` of everything written so far.
+    pub fn digest(&self) -> String {
+        format!("sha256:{}", hex(&self.0.clone().finalize()))
+    }
+}
+
+impl Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// A reader that copies what is read through it into `sink` (a blob being
 /// written) while hashing it.
 pub struct Tee<R, W> {
