@@ -133,7 +133,18 @@ pub fn build(env: &Env, context: &Path, o: &Options, base: &dyn Fn(&str) -> Resu
     let store = Store::open(&env.root)?;
     let hold = store.hold()?;
     let context = context.canonicalize().ctx(|| format!("resolve {}", context.display()))?;
-    let mut b = Builder { env, store, o, context, ignore, escape: df.escape, build_args, meta: BTreeMap::new(), stages: Vec::new(), made: Vec::new(), base };
+    // BuildKit's automatic platform ARGs (FROM --platform=$BUILDPLATFORM):
+    // this host, for it builds and runs here
+    let p = config::Platform::host();
+    let platform = format!("{}/{}{}", p.os, p.architecture, p.variant.as_ref().map(|v| format!("/{v}")).unwrap_or_default());
+    let mut meta = BTreeMap::new();
+    for side in ["BUILD", "TARGET"] {
+        meta.insert(format!("{side}PLATFORM"), Some(platform.clone()));
+        meta.insert(format!("{side}OS"), Some(p.os.clone()));
+        meta.insert(format!("{side}ARCH"), Some(p.architecture.clone()));
+        meta.insert(format!("{side}VARIANT"), Some(p.variant.clone().unwrap_or_default()));
+    }
+    let mut b = Builder { env, store, o, context, ignore, escape: df.escape, build_args, meta, stages: Vec::new(), made: Vec::new(), base };
     let res = b.run(&df.instructions);
     drop(hold);
     // intermediate images go; the layers stay with the result that uses them
@@ -327,6 +338,14 @@ impl Builder<'_> {
     }
 
     fn run_step(&mut self, ins: &Instruction) -> Result<()> {
+        let mut network = self.o.network.clone().unwrap_or_default();
+        for (k, v) in &ins.flags {
+            match (k.as_str(), v.as_str()) {
+                ("network", "default") => {}
+                ("network", n @ ("none" | "host")) => network = n.to_string(),
+                _ => return err(format!("RUN --{k}={v} is not supported here (it needs BuildKit); RUN takes --network=default|none|host")),
+            }
+        }
         let st = self.stages.last_mut().ok_or_else(no_stage)?;
         let cmd = match &ins.args {
             Args::Json(v) => v.clone(),
@@ -351,7 +370,7 @@ impl Builder<'_> {
                 id
             }
         };
-        let ro = RunOpts { image, cmd: cmd.clone(), entrypoint: Some(String::new()), env, network: self.o.network.clone().unwrap_or_default(), ..Default::default() };
+        let ro = RunOpts { image, cmd: cmd.clone(), entrypoint: Some(String::new()), env, network, ..Default::default() };
         let quiet = self.o.quiet.then(Silence::new).transpose()?;
         let ran = containers::run_kept(self.env, &ro);
         drop(quiet);

@@ -175,8 +175,9 @@ fn multi_stage_build_and_target() {
     write(
         &ctx,
         "build.Dockerfile",
-        "FROM busybox AS builder\n\
-         RUN mkdir /out && echo built > /out/artifact\n\
+        "FROM --platform=$BUILDPLATFORM busybox AS builder\n\
+         ARG TARGETARCH\n\
+         RUN mkdir /out && echo built > /out/artifact && echo $TARGETARCH > /out/arch\n\
          FROM scratch\n\
          COPY --from=builder /out/artifact /artifact\n\
          COPY --from=builder /bin/busybox /bin/busybox\n\
@@ -194,6 +195,12 @@ fn multi_stage_build_and_target() {
 
     e.ok(&["build", "--network", "none", "--target", "builder", "-f", f.to_str().unwrap(), "-t", "stage1", ctx.to_str().unwrap()]);
     assert_eq!(e.run_busybox_image("stage1", &["cat", "/out/artifact"]), "built\n");
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    assert_eq!(e.run_busybox_image("stage1", &["cat", "/out/arch"]), format!("{arch}\n"), "BuildKit's automatic TARGETARCH");
     let out = e.run(&["build", "--target", "nope", "-f", f.to_str().unwrap(), ctx.to_str().unwrap()]);
     assert!(!out.status.success() && text(&out.stderr).contains("nope"), "{}", text(&out.stderr));
 }
@@ -209,8 +216,9 @@ fn build_errors_name_the_problem_and_leave_nothing() {
     std::fs::create_dir_all(&ctx).unwrap();
     std::os::unix::fs::symlink("/etc/passwd", ctx.join("hostlink")).unwrap();
     let before = image_ids(&e);
-    let cases: [(&str, &str); 5] = [
+    let cases: [(&str, &str); 6] = [
         ("FROM busybox\nRUN echo partial > /p\nRUN exit 3\n", "returned a non-zero code: 3"),
+        ("FROM busybox\nRUN --mount=type=cache,target=/c true\n", "needs BuildKit"),
         ("FROM busybox\n\nFOO bar\n", "line 3: unknown instruction: FOO"),
         ("FROM busybox\nCOPY ../outside /x\n", "outside the build context"),
         ("FROM busybox\nCOPY hostlink /x\n", "hostlink"),
