@@ -51,6 +51,11 @@ pub fn parse(flags: &[Flag], args: &[String], stop_at_positional: bool, cmd: &st
             p.args.extend(args[i + 1..].iter().cloned());
             break;
         }
+        if a == "--help" && !flags.iter().any(|f| f.long == "help") {
+            // docker prints help on stdout and succeeds
+            print!("{}", help(cmd, flags));
+            std::process::exit(0);
+        }
         if let Some(long) = a.strip_prefix("--") {
             let (name, inline) = match long.split_once('=') {
                 Some((n, v)) => (n, Some(v.to_string())),
@@ -111,6 +116,42 @@ pub fn parse(flags: &[Flag], args: &[String], stop_at_positional: bool, cmd: &st
     Ok(p)
 }
 
+/// docker's usage line for `cmd` (what follows `engine CMD`).
+pub fn usage(cmd: &str) -> &'static str {
+    match cmd {
+        "run" | "create" => "[OPTIONS] IMAGE [COMMAND] [ARG...]",
+        "build" => "[OPTIONS] PATH",
+        "commit" => "[OPTIONS] CONTAINER [REPOSITORY[:TAG]]",
+        "exec" => "[OPTIONS] CONTAINER COMMAND [ARG...]",
+        "cp" => "[OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n        engine cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH",
+        "rename" => "CONTAINER NEW_NAME",
+        "tag" => "SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]",
+        "import" => "[OPTIONS] file|- [REPOSITORY[:TAG]]",
+        "pull" | "push" => "[OPTIONS] NAME[:TAG]",
+        "images" => "[OPTIONS] [REPOSITORY[:TAG]]",
+        "rmi" | "save" => "[OPTIONS] IMAGE [IMAGE...]",
+        "history" => "[OPTIONS] IMAGE",
+        "login" | "logout" => "[OPTIONS] [SERVER]",
+        "logs" | "port" | "diff" | "export" | "attach" | "update" => "[OPTIONS] CONTAINER",
+        "top" => "CONTAINER [ps OPTIONS]",
+        "start" | "stop" | "restart" | "kill" | "rm" | "wait" | "pause" | "unpause" | "inspect" | "stats" => "[OPTIONS] CONTAINER [CONTAINER...]",
+        _ => "[OPTIONS]",
+    }
+}
+
+/// `engine CMD --help`: the usage line and the flags.
+pub fn help(cmd: &str, flags: &[Flag]) -> String {
+    let mut out = format!("\nUsage:  engine {cmd} {}\n", usage(cmd));
+    if !flags.is_empty() {
+        out.push_str("\nOptions:\n");
+        for f in flags.iter().filter(|f| f.long != "help") {
+            let short = f.short.map(|c| format!("-{c}, ")).unwrap_or_else(|| "    ".into());
+            out.push_str(&format!("  {short}--{}{}\n", f.long, if f.value { " string" } else { "" }));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,6 +176,14 @@ mod tests {
         assert_eq!(p.all("publish"), ["8080:80", "9090:90"]);
         assert_eq!(p.get("name"), Some("web"));
         assert_eq!(p.args, ["busybox", "httpd", "-f"]);
+    }
+
+    #[test]
+    fn help_lists_the_flags() {
+        let h = help("run", F);
+        assert!(h.contains("Usage:  engine run [OPTIONS] IMAGE [COMMAND] [ARG...]"), "{h}");
+        assert!(h.contains("  -d, --detach\n") && h.contains("      --name string\n") && h.contains("  -p, --publish string\n"), "{h}");
+        assert_eq!(usage("pause"), "[OPTIONS] CONTAINER [CONTAINER...]");
     }
 
     #[test]

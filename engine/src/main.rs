@@ -97,7 +97,6 @@ const RUN_FLAGS: &[Flag] = &[
     flag("no-healthcheck", None, false),
     flag("runtime", None, true),
     flag("label", Some('l'), true),
-    flag("help", None, false),
 ];
 
 fn fail(code: i32, msg: impl std::fmt::Display) -> i32 {
@@ -373,6 +372,22 @@ fn real_main(args: Vec<String>) -> i32 {
     };
     let (cmd, rest) = management_alias(cmd, &args[at + 1..]);
     let cmd = &cmd;
+    // commands that take no flags answer --help here; the others in their flag parsing
+    if ["port", "rename", "pause", "unpause", "import", "tag", "logout", "top", "cp", "diff", "restore", "wait"].contains(&cmd.as_str()) && rest.first().is_some_and(|a| a == "--help") {
+        print!("{}", skiff_engine::flags::help(cmd, &[]));
+        return 0;
+    }
+    let subcommands = match cmd.as_str() {
+        "volume" => "create [VOLUME], ls, rm VOLUME..., inspect VOLUME..., prune [-a] [-f]",
+        "network" => "ls, inspect NETWORK... (the networks are bridge, host and none)",
+        "image" => "build, history, import, inspect, load, ls, prune, pull, push, rm, save, tag",
+        "container" => "attach, commit, cp, create, diff, exec, export, inspect, kill, logs, ls, pause, port, prune, rename, restart, rm, run, start, stats, stop, top, unpause, update, wait",
+        _ => "",
+    };
+    if !subcommands.is_empty() && (rest.is_empty() || rest.iter().any(|a| a == "--help")) {
+        println!("\nUsage:  engine {cmd} COMMAND\n\nCommands: {subcommands}");
+        return if rest.is_empty() { 1 } else { 0 };
+    }
     let root = PathBuf::from(g.get("root").unwrap_or("/var/lib/skiff"));
     let mut env = match Env::new(root.clone()) {
         Ok(e) => e,

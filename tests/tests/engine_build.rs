@@ -246,3 +246,26 @@ impl RunImage for Engine {
         self.ok(&args)
     }
 }
+
+/// `--help` on every command prints docker's usage line (and the flags
+/// where the command has some) on stdout and succeeds; before, most
+/// commands answered "unknown flag: --help. See 'engine CMD --help'".
+#[test]
+fn every_command_answers_help() {
+    let e = Engine::new("help");
+    let cmds = [
+        "run", "create", "start", "stop", "restart", "kill", "rm", "ps", "logs", "wait", "port", "update", "rename", "pause", "unpause", "exec",
+        "import", "load", "save", "tag", "images", "history", "rmi", "pull", "push", "login", "logout", "top", "stats", "cp", "attach", "commit",
+        "build", "export", "diff", "restore", "inspect", "version", "info", "volume", "network", "image", "container",
+    ];
+    for c in cmds {
+        let out = e.run(&[c, "--help"]);
+        let stdout = text(&out.stdout);
+        assert!(out.status.success() && stdout.contains(&format!("Usage:  engine {c}")), "{c} --help ({:?}): {stdout}{}", out.status, text(&out.stderr));
+    }
+    let run = e.ok(&["run", "--help"]);
+    assert!(run.contains("  -d, --detach\n") && run.contains("  -p, --publish string\n"), "{run}");
+    // after the image, --help is the container's
+    let out = e.run(&["run", "--rm", "--network", "none", "busybox", "echo", "--help"]);
+    assert_eq!(text(&out.stdout), "--help\n");
+}
