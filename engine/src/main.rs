@@ -16,7 +16,7 @@ A daemonless Docker-compatible engine for small Linux hosts (skiff).
 
 Containers: run create start stop kill restart rm ps logs wait inspect port rename pause unpause exec top stats cp update export diff attach commit
             container prune, restore (after a reboot: restart policies)
-Volumes:    volume create|ls|rm|inspect|prune;  Networks: network ls|inspect
+Volumes:    volume create|ls|rm|inspect|prune;  Networks: network create|ls|inspect|rm|prune
 Images:     build import load save tag images rmi history image inspect|ls|rm|prune
             pull push login logout (registries: --platform, --insecure-registry HOST:PORT)
 Other:      version info, system df, system prune [-a] [--volumes]
@@ -379,7 +379,7 @@ fn real_main(args: Vec<String>) -> i32 {
     }
     let subcommands = match cmd.as_str() {
         "volume" => "create [VOLUME], ls, rm VOLUME..., inspect VOLUME..., prune [-a] [-f]",
-        "network" => "ls, inspect NETWORK... (the networks are bridge, host and none)",
+        "network" => "create [--subnet CIDR] NETWORK, ls, inspect NETWORK..., rm NETWORK..., prune",
         "image" => "build, history, import, inspect, load, ls, prune, pull, push, rm, save, tag",
         "container" => "attach, commit, cp, create, diff, exec, export, inspect, kill, logs, ls, pause, port, prune, rename, restart, rm, run, start, stats, stop, top, unpause, update, wait",
         _ => "",
@@ -818,14 +818,18 @@ fn real_main(args: Vec<String>) -> i32 {
             match rest.split_first() {
                 Some((sub, more)) if sub == "ls" || sub == "list" => {
                     let Ok(p) = simple(more, &[flag("quiet", Some('q'), false), flag("format", None, true), flag("no-trunc", None, false)], "network ls") else { return 125 };
-                    if p.on("quiet") {
-                        network::NETWORKS.iter().for_each(|n| println!("{n}"));
-                        return 0;
-                    }
-                    let rows: Vec<serde_json::Value> = network::NETWORKS
+                    let mut rows: Vec<serde_json::Value> = network::NETWORKS
                         .iter()
                         .map(|n| serde_json::json!({"ID": n, "Name": n, "Driver": if *n == "none" { "null" } else { n }, "Scope": "local"}))
                         .collect();
+                    for n in network::named::list(&root) {
+                        let id = if p.on("no-trunc") { n.id.clone() } else { n.id[..12].to_string() };
+                        rows.push(serde_json::json!({"ID": id, "Name": n.name, "Driver": "bridge", "Scope": "local", "CreatedAt": n.created}));
+                    }
+                    if p.on("quiet") {
+                        rows.iter().for_each(|r| println!("{}", r["ID"].as_str().unwrap_or("")));
+                        return 0;
+                    }
                     let headers = [("ID", "NETWORK ID")];
                     let table = "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}";
                     match skiff_engine::template::list_or(&rows, p.get("format"), table, &headers) {
@@ -842,10 +846,52 @@ fn real_main(args: Vec<String>) -> i32 {
                         Err(e) => fail(1, format!("Error: {e}")),
                     }
                 }
-                Some((sub, _)) if ["create", "rm", "remove", "connect", "disconnect", "prune"].contains(&sub.as_str()) => fail(
-                    1,
-                    format!("network {sub}: user-defined networks are not supported by skiff; containers on the default bridge reach each other by name"),
-                ),
+                Some((sub, more)) if sub == "create" => {
+                    let flags = [
+                        flag("subnet", None, true),
+                        flag("driver", Some('d'), true),
+                        flag("label", None, true),
+                        flag("attachable", None, false),
+                        flag("opt", Some('o'), true),
+                    ];
+                    let Ok(p) = simple(more, &flags, "network create") else { return 125 };
+                    let [name] = p.args.as_slice() else { return fail(1, "\"network create\" requires exactly 1 argument: NETWORK") };
+                    if let Some(d) = p.get("driver").filter(|d| *d != "bridge") {
+                        return fail(1, format!("network driver {d:?} is not supported: user-defined networks are bridges"));
+                    }
+                    if let Some(o) = p.get("opt") {
+                        return fail(1, format!("network option {o:?} is not supported"));
+                    }
+                    let labels = p.all("label").iter().map(|l| l.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).unwrap_or((l.to_string(), String::new()))).collect();
+                    match network::named::create(&root, &env.net, name, p.get("subnet"), labels) {
+                        Ok(n) => {
+                            println!("{}", n.id);
+                            0
+                        }
+                        Err(e) => fail(1, format!("Error response: {e}")),
+                    }
+                }
+                Some((sub, more)) if sub == "rm" || sub == "remove" => {
+                    let Ok(p) = simple(more, &[flag("force", Some('f'), false)], "network rm") else { return 125 };
+                    if p.args.is_empty() {
+                        return fail(1, "\"network rm\" requires at least 1 argument");
+                    }
+                    each(&p.args, cmd, |n| network::named::remove(&root, n))
+                }
+                Some((sub, more)) if sub == "prune" => {
+                    if simple(more, &[flag("force", Some('f'), false), flag("filter", None, true)], "network prune").is_err() {
+                        return 125;
+                    }
+                    let used: Vec<String> = skiff_engine::record::list(&root).unwrap_or_default().into_iter().map(|r| r.network).collect();
+                    let gone: Vec<String> = network::named::list(&root).into_iter().filter(|n| !used.contains(&n.name)).filter(|n| network::named::remove(&root, &n.name).is_ok()).map(|n| n.name).collect();
+                    if !gone.is_empty() {
+                        println!("Deleted Networks:\n{}", gone.join("\n"));
+                    }
+                    0
+                }
+                Some((sub, _)) if sub == "connect" || sub == "disconnect" => {
+                    fail(1, format!("network {sub}: not supported: a container is on the one network it was created with (run --network NAME)"))
+                }
                 _ => fail(1, "usage: engine network ls|inspect NAME"),
             }
         }

@@ -17,6 +17,7 @@ mod bridge;
 pub mod config;
 mod hosts;
 pub mod ipam;
+pub mod named;
 pub mod nat;
 pub mod netlink;
 
@@ -39,9 +40,15 @@ pub fn mode(root: &Path, spec: &str) -> Result<String> {
                 let target = record::find(root, r).map_err(|e| Error(format!("--network {s}: {}", e.0)))?;
                 Ok(format!("container:{}", target.id))
             }
-            _ => err(format!("network {spec} not found (bridge, none, host and container:NAME|ID are supported)")),
+            _ if named::load(root, s)?.is_some() => Ok(s.to_string()),
+            _ => err(format!("network {spec} not found")),
         },
     }
+}
+
+/// On a bridge: the engine's (`bridge`) or a user-defined network's.
+fn bridged(rec: &Record) -> bool {
+    !matches!(rec.network.as_str(), "host" | "none") && !rec.network.starts_with("container:")
 }
 
 /// The network namespace a container's processes join: None for the host's.
@@ -91,7 +98,7 @@ pub fn prepare(root: &Path, flags: &Flags, dir: &Path, rec: &Record) -> Result<O
     }
     let ns = create_netns(dir)?;
     write_etc(dir, rec)?;
-    if rec.network == "bridge" {
+    if bridged(rec) {
         setup_bridge(root, flags, dir, rec, &ns)?;
     }
     Ok(Some(ns))
@@ -106,23 +113,17 @@ pub fn recreate(root: &Path, flags: &Flags, dir: &Path, rec: &Record) -> Result<
     }
     remove_netns(dir)?;
     let ns = create_netns(dir)?;
-    if rec.network == "bridge" {
+    if bridged(rec) {
         setup_bridge(root, flags, dir, rec, &ns)?;
     }
     Ok(())
-}
-
-/// Another container of the bridge, as /etc/hosts names it.
-fn peer_line(root: &Path, ip: Ipv4Addr, id: &str) -> Option<String> {
-    let r = Record::load(&record::dir(root, id)).ok()?;
-    Some(hosts::line(ip, &r.name, &r.hostname))
 }
 
 fn setup_bridge(root: &Path, flags: &Flags, dir: &Path, rec: &Record, ns: &Path) -> Result<()> {
     let mut nl = netlink::Netlink::open()?;
     let (bridge, ip, subnet) = {
         let _lock = ipam::Lock::acquire(root)?;
-        let cfg = Config::resolve(root, flags)?;
+        let cfg = named::config(root, flags, &rec.network)?;
         let subnet = cfg.subnet()?;
         let (bridge, created) = bridge::ensure(&mut nl, &cfg, subnet)?;
         if created {
@@ -134,17 +135,21 @@ fn setup_bridge(root: &Path, flags: &Flags, dir: &Path, rec: &Record, ns: &Path)
         let mut stale = table.reclaim(root);
         let ip = table.allocate(subnet, &rec.id)?;
         table.save(root)?;
-        // The other containers learn this one's name; lines of reclaimed
-        // addresses (their containers are gone) go.
+        // The other containers of its network learn this one's name; lines
+        // of reclaimed addresses (their containers are gone) go everywhere.
         stale.push(ip);
         let me = hosts::line(ip, &rec.name, &rec.hostname);
         let mut peers = Vec::new();
         for (pip, pid) in &table.by_ip {
-            if *pid == rec.id {
+            let Ok(r) = Record::load(&record::dir(root, pid)) else { continue };
+            if r.id == rec.id {
                 continue;
             }
-            let _ = hosts::edit(&record::dir(root, pid), &stale, Some(&me));
-            peers.extend(peer_line(root, *pip, pid));
+            let same = r.network == rec.network;
+            let _ = hosts::edit(&record::dir(root, pid), &stale, same.then_some(me.as_str()));
+            if same {
+                peers.push(hosts::line(*pip, &r.name, &r.hostname));
+            }
         }
         hosts::write_own(dir, &rec.extra_hosts, &hosts::line(ip, &rec.hostname, &rec.name), &peers)?;
         (bridge, ip, subnet)
@@ -156,7 +161,7 @@ fn setup_bridge(root: &Path, flags: &Flags, dir: &Path, rec: &Record, ns: &Path)
 /// and takes the container's line out of the others' /etc/hosts. Safe to
 /// repeat; each step is skipped when already done.
 pub fn teardown(root: &Path, dir: &Path, rec: &Record) -> Result<()> {
-    if rec.network != "bridge" || !ipam::dir(root).exists() {
+    if !bridged(rec) || !ipam::dir(root).exists() {
         return Ok(());
     }
     // While the namespace is there, its removal (which follows) takes the
@@ -209,9 +214,12 @@ pub fn settings(root: &Path, rec: &Record, ports: serde_json::Value) -> serde_js
     });
     let name = rec.network.split(':').next().unwrap_or("").to_string();
     let addr = Addresses::load(root).ok().and_then(|t| t.of(&rec.id));
-    let cfg = Config::peek(root, &Flags::default()).ok();
+    let cfg = match rec.network.as_str() {
+        "bridge" => Config::peek(root, &Flags::default()).ok(),
+        n => named::load(root, n).ok().flatten().map(|n| n.config),
+    };
     match (addr, cfg.as_ref().and_then(|c| c.subnet().ok())) {
-        (Some(ip), Some(s)) if rec.network == "bridge" => {
+        (Some(ip), Some(s)) if bridged(rec) => {
             let ep = serde_json::json!({
                 "IPAddress": ip.to_string(), "IPPrefixLen": s.prefix, "Gateway": s.gateway().to_string(),
                 "MacAddress": bridge::mac_text(bridge::mac_of(ip)), "NetworkID": cfg.map(|c| c.bridge).unwrap_or_default(),
@@ -219,7 +227,7 @@ pub fn settings(root: &Path, rec: &Record, ports: serde_json::Value) -> serde_js
             for k in ["IPAddress", "IPPrefixLen", "Gateway", "MacAddress"] {
                 v[k] = ep[k].clone();
             }
-            v["Networks"] = serde_json::json!({ "bridge": ep });
+            v["Networks"] = serde_json::json!({ name.as_str(): ep });
         }
         _ if name == "container" => {}
         _ => v["Networks"] = serde_json::json!({ name: {} }),
@@ -227,24 +235,26 @@ pub fn settings(root: &Path, rec: &Record, ports: serde_json::Value) -> serde_js
     v
 }
 
-/// The networks docker lists: the engine's bridge (docker's `bridge`),
-/// `host` and `none`. User-defined networks are not supported: every
-/// container on the bridge already reaches the others by name.
+/// docker's own networks: the engine's bridge (docker's `bridge`), `host`
+/// and `none`; user-defined ones are in [`named`].
 pub const NETWORKS: [&str; 3] = ["bridge", "host", "none"];
 
 /// `network inspect NAME`: docker's shape, with the containers attached.
 pub fn inspect(root: &Path, name: &str) -> Result<serde_json::Value> {
     let name = if name == "default" { "bridge" } else { name };
-    if !NETWORKS.contains(&name) {
+    let user = named::load(root, name)?;
+    if !NETWORKS.contains(&name) && user.is_none() {
         return err(format!("network {name} not found"));
     }
-    // Read once: only the bridge has a subnet.
-    let ours = if name == "bridge" {
-        let c = Config::peek(root, &Flags::default())?;
-        let s = c.subnet()?;
-        Some((c, s))
-    } else {
-        None
+    // Read once: only bridges have a subnet.
+    let ours = match &user {
+        _ if name == "bridge" => {
+            let c = Config::peek(root, &Flags::default())?;
+            let s = c.subnet()?;
+            Some((c, s))
+        }
+        Some(n) => Some((n.config.clone(), n.config.subnet()?)),
+        None => None,
     };
     let prefix = ours.as_ref().map_or(0, |(_, s)| s.prefix);
     let mut containers = serde_json::Map::new();
@@ -265,9 +275,13 @@ pub fn inspect(root: &Path, name: &str) -> Result<serde_json::Value> {
         ),
         None => (name, serde_json::json!([]), serde_json::json!({})),
     };
+    let (id, created, labels) = match &user {
+        Some(n) => (n.id.clone(), n.created.clone(), serde_json::json!(n.labels)),
+        None => (name.to_string(), String::new(), serde_json::json!({})),
+    };
     Ok(serde_json::json!({
-        "Name": name, "Id": name, "Scope": "local", "Driver": driver,
-        "IPAM": {"Driver": "default", "Config": ipam}, "Containers": containers, "Options": options,
+        "Name": name, "Id": id, "Created": created, "Scope": "local", "Driver": driver,
+        "IPAM": {"Driver": "default", "Config": ipam}, "Containers": containers, "Options": options, "Labels": labels,
     }))
 }
 

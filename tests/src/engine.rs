@@ -70,6 +70,23 @@ impl Engine {
         format!("10.234.{}.0/24", self.x)
     }
 
+    /// One more free 10.234.X.0/24 (for a user-defined network), reserved
+    /// for this process like the engine's own.
+    pub fn another_subnet(&self) -> String {
+        format!("10.234.{}.0/24", pick_subnet(std::process::id() as usize * 11 + self.x as usize * 17))
+    }
+
+    /// The bridges of this root's user-defined networks.
+    pub fn network_bridges(&self) -> Vec<String> {
+        let dir = self.root().join("network/networks");
+        let mut v = Vec::new();
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let n: serde_json::Value = serde_json::from_slice(&std::fs::read(e.path()).unwrap_or_default()).unwrap_or_default();
+            v.extend(n["config"]["bridge"].as_str().map(String::from));
+        }
+        v
+    }
+
     pub fn addr(&self, host: u8) -> String {
         format!("10.234.{}.{host}", self.x)
     }
@@ -157,6 +174,9 @@ impl Engine {
 impl Drop for Engine {
     fn drop(&mut self) {
         self.remove_all();
+        for b in self.network_bridges() {
+            let _ = ip(&["link", "delete", &b]);
+        }
         if Path::new("/sys/class/net").join(&self.bridge).exists() {
             let _ = ip(&["link", "delete", &self.bridge]);
         }

@@ -116,8 +116,6 @@ fn none_has_only_loopback_and_host_sees_the_host() {
     assert_eq!(e.ok(&["network", "ls", "--format", "{{.Name}}"]), "bridge\nhost\nnone\n");
     let net = e.ok(&["network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}} {{(index .IPAM.Config 0).Gateway}} {{range .Containers}}{{.Name}}{{end}}", "bridge"]);
     assert_eq!(net.trim(), format!("{} {} anchor", e.subnet(), e.addr(1)));
-    let out = e.run(&["network", "create", "mine"]);
-    assert!(!out.status.success() && text(&out.stderr).contains("user-defined networks are not supported"), "{}", text(&out.stderr));
     e.ok(&["rm", "-f", "anchor"]);
     e.assert_clean();
 }
@@ -328,4 +326,68 @@ kill $OUT
         assert!(ps.status.success() && text(&ps.stdout).trim().is_empty(), "{}{}", text(&ps.stdout), text(&ps.stderr));
         assert!(e.addresses().is_empty(), "{:?}", e.addresses());
     }
+}
+
+/// User-defined networks: `network create --subnet` makes a bridge of its
+/// own when its first container starts; containers on it reach each other
+/// by name, and the default bridge's containers do not know them (nor
+/// they those); inspect, ls, -p, and `network rm` (refused while in use,
+/// then the bridge is gone); bad names and subnets are refused.
+#[test]
+fn user_defined_networks() {
+    let e = Engine::new("usernet");
+    let subnet = e.another_subnet();
+    let id = e.ok(&["network", "create", "--subnet", &subnet, "--label", "tier=front", "front"]).trim().to_string();
+    assert_eq!(id.len(), 64, "network create prints the id: {id}");
+    assert!(e.ok(&["network", "ls"]).lines().any(|l| l.contains(&id[..12]) && l.contains("front") && l.contains("bridge")));
+    let net: serde_json::Value = serde_json::from_str(&e.ok(&["network", "inspect", "front"])).unwrap();
+    assert_eq!(net[0]["IPAM"]["Config"][0]["Subnet"], subnet.as_str(), "{net}");
+    assert_eq!(net[0]["Labels"]["tier"], "front");
+    let bridge = net[0]["Options"]["com.docker.network.bridge.name"].as_str().unwrap().to_string();
+
+    let port = free_tcp_port();
+    httpd(&e, "fa", &["--network", "front", "-p", &format!("127.0.0.1:{port}:80")]);
+    e.ok(&["run", "-d", "--name", "fb", "--network", "front", "busybox", "sleep", "60"]);
+    e.ok(&["run", "-d", "--name", "dc", "busybox", "sleep", "60"]);
+    let ia = e.ip_of("fa");
+    let prefix = subnet.trim_end_matches("0/24");
+    assert!(ia.starts_with(prefix), "{ia} is not in {subnet}");
+    assert_eq!(e.inspect("fa")["NetworkSettings"]["Networks"]["front"]["IPAddress"], ia.as_str());
+    let master = std::fs::read_link(format!("/sys/class/net/vsk{}/master", &e.inspect("fa")["Id"].as_str().unwrap()[..8])).unwrap();
+    assert!(master.ends_with(&bridge), "fa is on {master:?}, not {bridge}");
+    // by name inside the network, both ways; the default bridge's container is not listed
+    let page = e.ok(&["exec", "fb", "wget", "-q", "-O-", "http://fa/"]);
+    assert!(page.contains("hello from skiff busybox"), "{page}");
+    e.ok(&["exec", "fa", "ping", "-c1", "-W2", "fb"]);
+    let hosts = e.ok(&["exec", "fa", "cat", "/etc/hosts"]);
+    assert!(hosts.contains("fb") && !hosts.contains("dc"), "{hosts}");
+    let hosts = e.ok(&["exec", "dc", "cat", "/etc/hosts"]);
+    assert!(!hosts.contains("fa") && !hosts.contains("fb"), "{hosts}");
+    assert!(fetch("127.0.0.1", port).is_some_and(|p| p.contains("hello from skiff busybox")), "-p on a user-defined network");
+    let inspect: serde_json::Value = serde_json::from_str(&e.ok(&["network", "inspect", "front"])).unwrap();
+    assert_eq!(inspect[0]["Containers"].as_object().map(|c| c.len()), Some(2), "{inspect}");
+
+    let out = e.run(&["network", "rm", "front"]);
+    assert!(!out.status.success() && text(&out.stderr).contains("active endpoints"), "{}", text(&out.stderr));
+    e.ok(&["rm", "-f", "fa", "fb", "dc"]);
+    e.ok(&["network", "rm", "front"]);
+    assert!(!Path::new("/sys/class/net").join(&bridge).exists(), "{bridge} left after network rm");
+    assert!(!e.ok(&["network", "ls"]).contains("front"));
+
+    for (args, want) in [
+        (vec!["network", "create", "bridge"], "reserved"),
+        (vec!["network", "create", "bad/name"], "invalid network name"),
+        (vec!["network", "create", "--subnet", &e.subnet(), "clash"], "overlaps"),
+        (vec!["network", "create", "--driver", "overlay", "ov"], "not supported"),
+        (vec!["network", "rm", "nosuch"], "not found"),
+        (vec!["run", "--rm", "--network", "nosuch", "busybox", "true"], "network nosuch not found"),
+    ] {
+        let out = e.run(&args);
+        assert!(!out.status.success() && text(&out.stderr).contains(want), "{args:?}: {}", text(&out.stderr));
+    }
+    e.ok(&["network", "create", "--subnet", &subnet, "twice"]);
+    let out = e.run(&["network", "create", "twice"]);
+    assert!(!out.status.success() && text(&out.stderr).contains("already exists"), "{}", text(&out.stderr));
+    assert_eq!(e.ok(&["network", "prune", "-f"]).trim(), "Deleted Networks:\ntwice");
+    e.assert_clean();
 }

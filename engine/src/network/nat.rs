@@ -50,6 +50,16 @@ fn ensure(bin: &PathBuf, table: &str, chain: &str, insert: bool, rule: &[&str]) 
     Ok(())
 }
 
+/// The rules of a bridge: (table, chain, insert at the top, rule).
+fn rules(c: &Config) -> [(&'static str, &'static str, bool, Vec<&str>); 3] {
+    let br = c.bridge.as_str();
+    [
+        ("nat", "POSTROUTING", false, vec!["-s", &c.subnet, "!", "-o", br, "-j", "MASQUERADE"]),
+        ("filter", "FORWARD", true, vec!["-i", br, "-j", "ACCEPT"]),
+        ("filter", "FORWARD", true, vec!["-o", br, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"]),
+    ]
+}
+
 /// Sets up NAT for the config's subnet when it asks for it and iptables is
 /// there. Returns whether it did.
 pub fn enable(c: &Config) -> Result<bool> {
@@ -57,10 +67,19 @@ pub fn enable(c: &Config) -> Result<bool> {
         return Ok(false);
     }
     let Some(bin) = iptables() else { return Ok(false) };
-    let br = c.bridge.as_str();
-    ensure(&bin, "nat", "POSTROUTING", false, &["-s", &c.subnet, "!", "-o", br, "-j", "MASQUERADE"])?;
-    ensure(&bin, "filter", "FORWARD", true, &["-i", br, "-j", "ACCEPT"])?;
-    ensure(&bin, "filter", "FORWARD", true, &["-o", br, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"])?;
+    for (table, chain, insert, rule) in rules(c) {
+        ensure(&bin, table, chain, insert, &rule)?;
+    }
     std::fs::write("/proc/sys/net/ipv4/ip_forward", "1").ctx(|| "enable IPv4 forwarding (/proc/sys/net/ipv4/ip_forward)")?;
     Ok(true)
+}
+
+/// Removes what [`enable`] added (a removed user-defined network's).
+pub fn disable(c: &Config) -> Result<()> {
+    let Some(bin) = iptables().filter(|_| c.iptables) else { return Ok(()) };
+    for (table, chain, _, rule) in rules(c) {
+        // -D fails when the rule is not there: nothing to do then
+        let _ = Command::new(&bin).args(["-w", "-t", table, "-D", chain]).args(&rule).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).status();
+    }
+    Ok(())
 }
