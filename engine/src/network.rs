@@ -127,7 +127,7 @@ fn setup_bridge(root: &Path, flags: &Flags, dir: &Path, rec: &Record, ns: &Path)
         let subnet = cfg.subnet()?;
         let (bridge, created) = bridge::ensure(&mut nl, &cfg, subnet)?;
         if created {
-            if let Err(e) = nat::enable(&cfg) {
+            if let Err(e) = nat::enable(&cfg).and_then(|_| nat::isolate(&cfg, &named::all(root, flags))) {
                 eprintln!("WARNING: outbound NAT for {} on {}: {}", cfg.subnet, cfg.bridge, e.0);
             }
         }

@@ -391,3 +391,42 @@ fn user_defined_networks() {
     assert_eq!(e.ok(&["network", "prune", "-f"]).trim(), "Deleted Networks:\ntwice");
     e.assert_clean();
 }
+
+/// With iptables (in a private network namespace, so the host's firewall
+/// is untouched), user-defined networks are isolated as docker's are: a
+/// container reaches its own network's containers but not the default
+/// bridge's, although the host routes between them (ip_forward is on);
+/// `network rm` takes its rules away.
+#[test]
+fn networks_are_isolated_from_each_other_with_iptables() {
+    let unshare = require("/usr/bin/unshare", "util-linux");
+    require("/usr/sbin/iptables", "iptables");
+    let e = Engine::new("isolate");
+    let eng = format!("{} --root {} --bridge {} --subnet {}", bin("engine").display(), e.root().display(), e.bridge, e.subnet());
+    let script = format!(
+        r#"
+ip link set lo up
+{eng} network create --subnet {front} front >/dev/null || echo SETUP_FAILED
+{eng} run -d --name dc busybox sleep 30 >/dev/null || echo SETUP_FAILED
+{eng} run -d --name fa --network front busybox sleep 30 >/dev/null || echo SETUP_FAILED
+{eng} run -d --name fb --network front busybox sleep 30 >/dev/null || echo SETUP_FAILED
+DC=$({eng} inspect -f '{{{{.NetworkSettings.IPAddress}}}}' dc)
+echo forward=$(cat /proc/sys/net/ipv4/ip_forward)
+{eng} exec fa ping -c1 -W2 fb >/dev/null && echo SAME_REACHED || echo SAME_FAILED
+{eng} exec fa ping -c1 -W1 $DC >/dev/null 2>&1 && echo CROSS_REACHED || echo CROSS_BLOCKED
+{eng} exec dc ping -c1 -W1 $({eng} inspect -f '{{{{.NetworkSettings.IPAddress}}}}' fb) >/dev/null 2>&1 && echo BACK_REACHED || echo BACK_BLOCKED
+{eng} rm -f dc fa fb >/dev/null
+{eng} network rm front >/dev/null || echo RM_FAILED
+echo drops=$(iptables -w -S FORWARD | grep -c DROP)
+"#,
+        front = e.another_subnet()
+    );
+    let out = run(Command::new(unshare).args(["--net", "sh", "-c", &script]), T);
+    let o = text(&out.stdout) + &text(&out.stderr);
+    for want in ["forward=1", "SAME_REACHED", "CROSS_BLOCKED", "BACK_BLOCKED", "drops=0"] {
+        assert!(o.contains(want), "{want} missing: {o}");
+    }
+    assert!(!o.contains("SETUP_FAILED") && !o.contains("RM_FAILED"), "{o}");
+    assert!(e.addresses().is_empty(), "{:?}", e.addresses());
+    assert!(e.network_bridges().is_empty());
+}

@@ -80,6 +80,12 @@ pub fn config(root: &Path, flags: &Flags, name: &str) -> Result<Config> {
     load(root, name)?.map(|n| n.config).ok_or_else(|| crate::error::Error(format!("network {name} not found")))
 }
 
+/// The configs of every bridge of this root: the engine's, then the
+/// user-defined networks'.
+pub fn all(root: &Path, flags: &Flags) -> Vec<Config> {
+    Config::peek(root, flags).into_iter().chain(list(root).into_iter().map(|n| n.config)).collect()
+}
+
 fn overlaps(a: Subnet, b: Subnet) -> bool {
     a.contains(b.net) || b.contains(a.net)
 }
@@ -157,7 +163,7 @@ pub fn remove(root: &Path, name: &str) -> Result<()> {
         return err(format!("error while removing network: network {name} id {} has active endpoints ({})", n.id, users.join(", ")));
     }
     super::netlink::Netlink::open()?.del_link(&n.config.bridge)?;
-    if let Err(e) = super::nat::disable(&n.config) {
+    if let Err(e) = super::nat::disable(&n.config, &all(root, &Flags::default())) {
         eprintln!("WARNING: removing the NAT rules of {}: {}", n.config.bridge, e.0);
     }
     let p = file(root, name);

@@ -74,12 +74,39 @@ pub fn enable(c: &Config) -> Result<bool> {
     Ok(true)
 }
 
-/// Removes what [`enable`] added (a removed user-defined network's).
-pub fn disable(c: &Config) -> Result<()> {
+/// FORWARD drops between bridge `c` and each of `others`, both ways:
+/// containers reach only their own network, as docker isolates its networks.
+fn isolation<'a>(c: &'a Config, others: &'a [Config]) -> impl Iterator<Item = [&'a str; 6]> {
+    others.iter().filter(move |o| o.bridge != c.bridge).flat_map(move |o| {
+        [["-i", c.bridge.as_str(), "-o", o.bridge.as_str(), "-j", "DROP"], ["-i", o.bridge.as_str(), "-o", c.bridge.as_str(), "-j", "DROP"]]
+    })
+}
+
+fn delete(bin: &PathBuf, table: &str, chain: &str, rule: &[&str]) {
+    // -D fails when the rule is not there: nothing to do then
+    let _ = Command::new(bin).args(["-w", "-t", table, "-D", chain]).args(rule).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).status();
+}
+
+/// Isolates the (new) bridge of `c` from the engine's other bridges. The
+/// drops go back on top, above the ACCEPT that [`enable`] just put there.
+pub fn isolate(c: &Config, others: &[Config]) -> Result<()> {
+    let Some(bin) = iptables().filter(|_| c.iptables) else { return Ok(()) };
+    for rule in isolation(c, others) {
+        delete(&bin, "filter", "FORWARD", &rule);
+        ensure(&bin, "filter", "FORWARD", true, &rule)?;
+    }
+    Ok(())
+}
+
+/// Removes what [`enable`] and [`isolate`] added (a removed user-defined
+/// network's).
+pub fn disable(c: &Config, others: &[Config]) -> Result<()> {
     let Some(bin) = iptables().filter(|_| c.iptables) else { return Ok(()) };
     for (table, chain, _, rule) in rules(c) {
-        // -D fails when the rule is not there: nothing to do then
-        let _ = Command::new(&bin).args(["-w", "-t", table, "-D", chain]).args(&rule).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).status();
+        delete(&bin, table, chain, &rule);
+    }
+    for rule in isolation(c, others) {
+        delete(&bin, "filter", "FORWARD", &rule);
     }
     Ok(())
 }
