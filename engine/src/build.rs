@@ -13,7 +13,7 @@ use crate::images::archive::normalize as clean;
 use crate::images::{config, import, layers, reference, remove, Store};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -370,7 +370,8 @@ impl Builder<'_> {
                 id
             }
         };
-        let ro = RunOpts { image, cmd: cmd.clone(), entrypoint: Some(String::new()), env, network, ..Default::default() };
+        // a build step is not probed: the image's HEALTHCHECK is for its containers
+        let ro = RunOpts { image, cmd: cmd.clone(), entrypoint: Some(String::new()), env, network, no_healthcheck: true, ..Default::default() };
         let quiet = self.o.quiet.then(Silence::new).transpose()?;
         let ran = containers::run_kept(self.env, &ro);
         drop(quiet);
@@ -743,12 +744,7 @@ impl Spec<'_> {
                     b.append_link(&mut h, name.trim_start_matches('/'), Path::new(std::ffi::OsStr::from_bytes(&to)))
                 }
                 tar::EntryType::XGlobalHeader | tar::EntryType::XHeader | tar::EntryType::GNULongName | tar::EntryType::GNULongLink => continue,
-                _ => {
-                    let mut data = Vec::new();
-                    e.read_to_end(&mut data).ctx(|| format!("read {}", path.display()))?;
-                    h.set_size(data.len() as u64);
-                    b.append_data(&mut h, name.trim_start_matches('/'), data.as_slice())
-                }
+                _ => b.append_data(&mut h, name.trim_start_matches('/'), &mut e),
             };
             res.ctx(|| format!("write {name} to the layer"))?;
         }
