@@ -1283,9 +1283,16 @@ pub fn inspect(env: &Env, references: &[String], format: Option<&str>) -> std::r
 /// its config.json, so that restarts keep them; the restart policy reaches
 /// its shim and its record.
 pub fn update(env: &Env, reference: &str, restart: Option<&str>, limits: &oci::Limits) -> Result<()> {
-    limits.check()?;
     let _lock = record::Lock::acquire(&env.root)?;
     let mut rec = record::find(&env.root, reference)?;
+    // --memory-swap alone is checked against the memory limit in force
+    let mut checked = limits.clone();
+    if checked.memory.is_none() {
+        let cfg = std::fs::read(record::dir(&env.root, &rec.id).join("config.json")).ok();
+        let cfg: Option<serde_json::Value> = cfg.and_then(|b| serde_json::from_slice(&b).ok());
+        checked.memory = cfg.and_then(|c| c["linux"]["resources"]["memory"]["limit"].as_i64());
+    }
+    checked.check()?;
     let policy: Option<skiff_shim::restart::Policy> = restart.map(str::parse).transpose().map_err(Error)?;
     if policy.is_some() && rec.auto_remove {
         return err("Restart policy cannot be updated because AutoRemove is enabled for the container");
@@ -1492,55 +1499,76 @@ fn net_io(pid: i32) -> (u64, u64) {
 /// `stats [--no-stream] [--format F] [CONTAINER...]`: docker's columns from
 /// two samples half a second apart (CPU % of one CPU over that time, as
 /// docker's); memory against the limit or, without one, the host's memory.
-pub fn stats(env: &Env, references: &[String], all: bool, format: Option<&str>) -> Result<()> {
-    let recs = if references.is_empty() {
-        record::list(&env.root)?
-    } else {
-        references.iter().map(|r| record::find(&env.root, r)).collect::<Result<Vec<_>>>()?
+/// `stats [--no-stream] [-a] [--format] [CONTAINER...]`: docker's columns,
+/// CPU % over the time between two samples (half a second for the first
+/// table). Without `--no-stream` the table is redrawn every second, as
+/// docker's, until interrupted (or stdout closes).
+pub fn stats(env: &Env, references: &[String], all: bool, format: Option<&str>, stream: bool) -> Result<()> {
+    type Sample = (Record, Option<protocol::Stats>, Instant);
+    let sample_all = || -> Result<Vec<Sample>> {
+        let recs = if references.is_empty() {
+            record::list(&env.root)?
+        } else if stream {
+            // a container removed meanwhile drops out of the table
+            references.iter().filter_map(|r| record::find(&env.root, r).ok()).collect()
+        } else {
+            references.iter().map(|r| record::find(&env.root, r)).collect::<Result<Vec<_>>>()?
+        };
+        Ok(recs.into_iter().map(|r| {
+            let s = client(env, &r).and_then(|mut c| c.stats().ok());
+            (r, s, Instant::now())
+        }).collect())
     };
-    let sample = |rec: &Record| client(env, rec).and_then(|mut c| c.stats().ok());
-    let first: Vec<(Record, Option<protocol::Stats>, Instant)> = recs.into_iter().map(|r| {
-        let s = sample(&r);
-        (r, s, Instant::now())
-    }).collect();
-    if first.iter().any(|(_, s, _)| s.is_some()) {
+    let mut before = sample_all()?;
+    if before.iter().any(|(_, s, _)| s.is_some()) {
         std::thread::sleep(Duration::from_millis(500));
     }
     let host_mem = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
         m.lines().find(|l| l.starts_with("MemTotal:"))?.split_whitespace().nth(1)?.parse::<u64>().ok().map(|k| k * 1024)
     });
-    let mut rows = Vec::new();
-    for (rec, before, t0) in first {
-        let now = sample(&rec);
-        let Some(s) = now.as_ref() else {
-            if all {
-                rows.push(serde_json::json!({"Container": rec.short_id(), "ID": rec.id, "Name": rec.name, "CPUPerc": "0.00%",
-                    "MemUsage": "0B / 0B", "MemPerc": "0.00%", "NetIO": "0B / 0B", "BlockIO": "0B / 0B", "PIDs": "0"}));
-            }
-            continue;
-        };
-        let cpu = match (before.as_ref().and_then(|b| b.cpu_usage_ns), s.cpu_usage_ns) {
-            (Some(a), Some(b)) => b.saturating_sub(a) as f64 / t0.elapsed().as_nanos().max(1) as f64 * 100.0,
-            _ => 0.0,
-        };
-        let usage = s.memory_usage.unwrap_or(0);
-        let limit = s.memory_limit.filter(|l| *l < 1 << 60).or(host_mem).unwrap_or(0);
-        let mem_perc = if limit > 0 { usage as f64 / limit as f64 * 100.0 } else { 0.0 };
-        let (rx, tx) = net_io(s.pid);
-        let (rd, wr) = (s.block_read.unwrap_or(0), s.block_write.unwrap_or(0));
-        let hs = crate::commands::images::human_size;
-        rows.push(serde_json::json!({
-            "Container": rec.short_id(), "ID": rec.id, "Name": rec.name,
-            "CPUPerc": format!("{cpu:.2}%"), "MemUsage": format!("{} / {}", bytes_size(usage), bytes_size(limit)),
-            "MemPerc": format!("{mem_perc:.2}%"), "NetIO": format!("{} / {}", hs(rx), hs(tx)),
-            "BlockIO": format!("{} / {}", hs(rd), hs(wr)), "PIDs": s.pids_current.unwrap_or(0).to_string(),
-        }));
-    }
     let table = "table {{.Container}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}";
     let headers = [("Container", "CONTAINER ID"), ("CPUPerc", "CPU %"), ("MemUsage", "MEM USAGE / LIMIT"), ("MemPerc", "MEM %"),
         ("NetIO", "NET I/O"), ("BlockIO", "BLOCK I/O"), ("PIDs", "PIDS"), ("ID", "CONTAINER ID")];
-    print!("{}", crate::template::list_or(&rows, format, table, &headers)?);
-    Ok(())
+    loop {
+        let now = sample_all()?;
+        let mut rows = Vec::new();
+        for (rec, s, t1) in &now {
+            let Some(s) = s.as_ref() else {
+                if all {
+                    rows.push(serde_json::json!({"Container": rec.short_id(), "ID": rec.id, "Name": rec.name, "CPUPerc": "0.00%",
+                        "MemUsage": "0B / 0B", "MemPerc": "0.00%", "NetIO": "0B / 0B", "BlockIO": "0B / 0B", "PIDs": "0"}));
+                }
+                continue;
+            };
+            let prev = before.iter().find(|(r, _, _)| r.id == rec.id);
+            let cpu = match (prev.and_then(|(_, b, t0)| Some((b.as_ref()?.cpu_usage_ns?, *t0))), s.cpu_usage_ns) {
+                (Some((a, t0)), Some(b)) => b.saturating_sub(a) as f64 / t1.duration_since(t0).as_nanos().max(1) as f64 * 100.0,
+                _ => 0.0,
+            };
+            let usage = s.memory_usage.unwrap_or(0);
+            let limit = s.memory_limit.filter(|l| *l < 1 << 60).or(host_mem).unwrap_or(0);
+            let mem_perc = if limit > 0 { usage as f64 / limit as f64 * 100.0 } else { 0.0 };
+            let (rx, tx) = net_io(s.pid);
+            let (rd, wr) = (s.block_read.unwrap_or(0), s.block_write.unwrap_or(0));
+            let hs = crate::commands::images::human_size;
+            rows.push(serde_json::json!({
+                "Container": rec.short_id(), "ID": rec.id, "Name": rec.name,
+                "CPUPerc": format!("{cpu:.2}%"), "MemUsage": format!("{} / {}", bytes_size(usage), bytes_size(limit)),
+                "MemPerc": format!("{mem_perc:.2}%"), "NetIO": format!("{} / {}", hs(rx), hs(tx)),
+                "BlockIO": format!("{} / {}", hs(rd), hs(wr)), "PIDs": s.pids_current.unwrap_or(0).to_string(),
+            }));
+        }
+        let text = crate::template::list_or(&rows, format, table, &headers)?;
+        // clear the screen and go home before each table, as docker redraws
+        let page = if stream { format!("\x1b[2J\x1b[H{text}") } else { text };
+        let mut out = std::io::stdout().lock();
+        if out.write_all(page.as_bytes()).and_then(|_| out.flush()).is_err() || !stream {
+            return Ok(()); // stdout closed: the reader is done
+        }
+        drop(out);
+        before = now;
+        std::thread::sleep(Duration::from_secs(1));
+    }
 }
 
 /// `container prune`: removes every container that is not running (created

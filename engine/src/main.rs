@@ -697,7 +697,7 @@ fn real_main(args: Vec<String>) -> i32 {
         "stats" => {
             let flags = [flag("no-stream", None, false), flag("all", Some('a'), false), flag("format", None, true), flag("no-trunc", None, false)];
             let Ok(p) = simple(&rest, &flags, cmd) else { return 125 };
-            match containers::stats(&env, &p.args, p.on("all"), p.get("format")) {
+            match containers::stats(&env, &p.args, p.on("all"), p.get("format"), !p.on("no-stream")) {
                 Ok(()) => 0,
                 Err(e) => fail(1, e),
             }

@@ -867,6 +867,18 @@ fn update_limits_and_restart_policy() {
     assert!(f.len() == 5 && f[1].ends_with('%') && f[2].ends_with(" / 128MiB") && f[3].ends_with('%') && f[4] == "1", "{st}");
     let table = e.ok(&["stats", "--no-stream", &id]);
     assert!(table.starts_with("CONTAINER ID") && table.contains("CPU %") && table.contains("MEM USAGE / LIMIT") && table.contains("NET I/O"), "{table}");
+    // without --no-stream the table is redrawn every second until stopped
+    let mut child = e.cmd(&["stats", "--format", "{{.Name}} {{.PIDs}}", &id]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(2800));
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    let shown = text(&out.stdout);
+    assert!(shown.matches("\x1b[2J\x1b[H").count() >= 2 && shown.matches(" 1\n").count() >= 2, "not streamed: {shown:?}");
+    // --memory-swap alone: checked against the limit the container has
+    e.ok(&["update", "--memory-swap", "256m", &id]);
+    assert_eq!(cg("memory", "memory.memsw.limit_in_bytes"), (256u64 << 20).to_string());
+    let bad = e.run(&["update", "--memory-swap", "64m", &id]);
+    assert!(text(&bad.stderr).contains("should be larger than memory limit"), "{}", text(&bad.stderr));
     let pid = e.inspect(&id)["State"]["Pid"].as_i64().unwrap();
     // SAFETY: kills the container's process, which the test started.
     unsafe { libc::kill(pid as i32, libc::SIGKILL) };
