@@ -1423,10 +1423,13 @@ fn container_pids(rec: &Record) -> Vec<i32> {
 }
 
 /// `top ID`: the container's processes (UID PID PPID CMD), from /proc.
-pub fn top(env: &Env, reference: &str) -> Result<()> {
+pub fn top(env: &Env, reference: &str, ps_args: &[String]) -> Result<()> {
     let rec = record::find(&env.root, reference)?;
     if status(env, &rec).0 != "running" {
         return err(format!("Error response: Container {} is not running", rec.id));
+    }
+    if !ps_args.is_empty() {
+        return top_with_ps(&rec, ps_args);
     }
     // docker runs the host's `ps -ef`: the same columns, from /proc.
     // SAFETY: sysconf has no preconditions.
@@ -1494,6 +1497,31 @@ fn net_io(pid: i32) -> (u64, u64) {
         }
     }
     sum
+}
+
+/// `top CONTAINER [ps OPTIONS]`: as docker, the host's `ps` with those
+/// options, only the lines whose PID is one of the container's.
+fn top_with_ps(rec: &Record, args: &[String]) -> Result<()> {
+    let out = std::process::Command::new("ps").args(args).output().ctx(|| "run ps (the host's: procps or busybox)")?;
+    if !out.status.success() {
+        return err(format!("Error response: ps {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or("");
+    let Some(col) = header.split_whitespace().position(|f| f == "PID") else {
+        return err(format!("Error response: Couldn't find PID field in ps output (ps {})", args.join(" ")));
+    };
+    let pids = container_pids(rec);
+    let mut shown = format!("{header}\n");
+    for l in lines {
+        if l.split_whitespace().nth(col).and_then(|p| p.parse::<i32>().ok()).is_some_and(|p| pids.contains(&p)) {
+            shown.push_str(l);
+            shown.push('\n');
+        }
+    }
+    print!("{shown}");
+    Ok(())
 }
 
 /// `stats [--no-stream] [--format F] [CONTAINER...]`: docker's columns from

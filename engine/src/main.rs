@@ -687,8 +687,8 @@ fn real_main(args: Vec<String>) -> i32 {
             }
             _ => fail(1, "usage: engine image inspect|ls|rm|prune ..."),
         },
-        "top" => match rest.first() {
-            Some(r) => match containers::top(&env, r) {
+        "top" => match rest.split_first() {
+            Some((r, ps_args)) => match containers::top(&env, r, ps_args) {
                 Ok(()) => 0,
                 Err(e) => fail(1, e),
             },

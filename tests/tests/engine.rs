@@ -264,6 +264,12 @@ fn exec_top_stats_and_cp() {
     // docker's (the host ps -ef's) columns.
     assert_eq!(top.lines().next().unwrap_or("").split_whitespace().collect::<Vec<_>>(), ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"], "{top}");
     assert!(top.lines().any(|l| l.starts_with("root ") && l.ends_with("sleep 60")), "{top}");
+    // ps options go to the host's ps; only the container's lines stay
+    skiff_tests::require("/usr/bin/ps", "procps");
+    let top = e.ok(&["top", "box", "-o", "pid,comm"]);
+    assert_eq!(top.lines().map(|l| l.split_whitespace().nth(1).unwrap_or("")).collect::<Vec<_>>(), ["COMMAND", "sleep"], "{top}");
+    let out = e.run(&["top", "box", "-o", "comm"]);
+    assert!(!out.status.success() && text(&out.stderr).contains("Couldn't find PID field"), "{}", text(&out.stderr));
     let stats = e.ok(&["stats", "--no-stream", "box"]);
     assert!(stats.contains("box") && stats.contains("iB / ") && stats.contains("CPU %"), "{stats}");
     // cp both ways through the container's rootfs.
