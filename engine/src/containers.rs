@@ -93,6 +93,12 @@ pub struct RunOpts {
     pub no_healthcheck: bool,
     pub runtime: Option<PathBuf>,
     pub labels: Vec<String>,
+    pub label_files: Vec<PathBuf>,
+    pub volumes_from: Vec<String>,
+    pub domainname: Option<String>,
+    pub network_aliases: Vec<String>,
+    pub ip: Option<String>,
+    pub links: Vec<String>,
     pub image: String,
     pub cmd: Vec<String>,
 }
@@ -330,6 +336,20 @@ pub fn create(env: &Env, o: &RunOpts) -> Result<Record> {
     for m in &o.mounts {
         mounts.push(parse_mount(&env.root, m)?);
     }
+    // --volumes-from C[:ro|:rw]: C's volumes and binds at the same places
+    // (the mode given, else theirs); one given here already wins
+    for spec in &o.volumes_from {
+        let (c, mode) = match spec.rsplit_once(':') {
+            Some((c, m @ ("ro" | "rw"))) => (c, Some(m == "ro")),
+            _ => (spec.as_str(), None),
+        };
+        let from = record::find(&env.root, c).map_err(|e| Error(format!("--volumes-from {spec}: {}", e.0)))?;
+        for m in from.mounts.iter().filter(|m| m.kind != "tmpfs") {
+            if !mounts.iter().any(|x: &Mount| x.destination == m.destination) {
+                mounts.push(Mount { read_only: mode.unwrap_or(m.read_only), ..m.clone() });
+            }
+        }
+    }
     for t in &o.tmpfs {
         let (dst, opts) = t.split_once(':').unwrap_or((t, ""));
         if !dst.starts_with('/') {
@@ -426,9 +446,43 @@ pub fn create(env: &Env, o: &RunOpts) -> Result<Record> {
         }
     }
     let mut labels = std::collections::BTreeMap::new();
-    for l in &o.labels {
+    let mut from_files = Vec::new();
+    for f in &o.label_files {
+        let text = std::fs::read_to_string(f).ctx(|| format!("read the label file {}", f.display()))?;
+        from_files.extend(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(String::from));
+    }
+    for l in from_files.iter().chain(&o.labels) {
         let (k, v) = l.split_once('=').unwrap_or((l, ""));
         labels.insert(k.to_string(), v.to_string());
+    }
+    // --ip and --network-alias belong to user-defined networks (docker)
+    let user_net = crate::network::named::load(&env.root, &network)?;
+    if user_net.is_none() && !o.network_aliases.is_empty() {
+        return err("network-scoped alias is supported only for containers in user defined networks");
+    }
+    let ip = match (&o.ip, &user_net) {
+        (None, _) => None,
+        (Some(_), None) => return err("user specified IP address is supported on user defined networks only"),
+        (Some(a), Some(n)) => {
+            let ip: std::net::Ipv4Addr = a.parse().map_err(|_| Error(format!("invalid IPv4 address: {a}")))?;
+            let subnet = n.config.subnet()?;
+            if !subnet.contains(ip) {
+                return err(format!("invalid address {ip}: it is not in network {}'s subnet {subnet}", n.name));
+            }
+            Some(ip)
+        }
+    };
+    // --link NAME[:ALIAS]: the running container's address under both names
+    for l in &o.links {
+        let (c, alias) = l.split_once(':').unwrap_or((l, l));
+        let target = record::find(&env.root, c).map_err(|e| Error(format!("could not get container for {c}: {}", e.0)))?;
+        let addr = network::ipam::Addresses::load(&env.root)?.of(&target.id);
+        let Some(addr) = addr.filter(|_| status(env, &target).0 == "running") else {
+            return err(format!("Cannot link to a non running container: /{}", target.name));
+        };
+        for n in [alias, target.name.as_str()] {
+            extra_hosts.push(format!("{n}:{addr}"));
+        }
     }
     let rec = Record {
         id: id.clone(),
@@ -468,6 +522,9 @@ pub fn create(env: &Env, o: &RunOpts) -> Result<Record> {
         healthcheck: health,
         log_max_size,
         log_max_file,
+        domainname: o.domainname.clone().unwrap_or_default(),
+        aliases: o.network_aliases.clone(),
+        ip,
         working_dir: o.workdir.clone().or_else(|| image.config.working_dir.clone()).unwrap_or_default(),
         user: o.user.clone().or_else(|| image.config.user.clone()).unwrap_or_default(),
         ..Default::default()

@@ -97,6 +97,12 @@ const RUN_FLAGS: &[Flag] = &[
     flag("no-healthcheck", None, false),
     flag("runtime", None, true),
     flag("label", Some('l'), true),
+    flag("label-file", None, true),
+    flag("volumes-from", None, true),
+    flag("domainname", None, true),
+    flag("network-alias", None, true),
+    flag("ip", None, true),
+    flag("link", None, true),
 ];
 
 fn fail(code: i32, msg: impl std::fmt::Display) -> i32 {
@@ -201,6 +207,12 @@ fn run_opts(p: &Parsed) -> Result<RunOpts, String> {
         no_healthcheck: p.on("no-healthcheck"),
         runtime: p.get("runtime").map(which),
         labels: p.all("label").into_iter().map(String::from).collect(),
+        label_files: p.all("label-file").into_iter().map(PathBuf::from).collect(),
+        volumes_from: p.all("volumes-from").into_iter().map(String::from).collect(),
+        domainname: p.get("domainname").map(String::from),
+        network_aliases: p.all("network-alias").into_iter().map(String::from).collect(),
+        ip: p.get("ip").map(String::from),
+        links: p.all("link").into_iter().map(String::from).collect(),
         security_opt: p.all("security-opt").into_iter().map(String::from).collect(),
         add_host: p.all("add-host").into_iter().map(String::from).collect(),
         pid: p.get("pid").unwrap_or("").to_string(),

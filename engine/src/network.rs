@@ -119,6 +119,11 @@ pub fn recreate(root: &Path, flags: &Flags, dir: &Path, rec: &Record) -> Result<
     Ok(())
 }
 
+/// The names a container's network knows it by: name, hostname, aliases.
+fn names(r: &Record) -> impl Iterator<Item = &str> {
+    [r.name.as_str(), r.hostname.as_str()].into_iter().chain(r.aliases.iter().map(String::as_str))
+}
+
 fn setup_bridge(root: &Path, flags: &Flags, dir: &Path, rec: &Record, ns: &Path) -> Result<()> {
     let mut nl = netlink::Netlink::open()?;
     let (bridge, ip, subnet) = {
@@ -133,12 +138,15 @@ fn setup_bridge(root: &Path, flags: &Flags, dir: &Path, rec: &Record, ns: &Path)
         }
         let mut table = Addresses::load(root)?;
         let mut stale = table.reclaim(root);
-        let ip = table.allocate(subnet, &rec.id)?;
+        let ip = match rec.ip {
+            Some(want) => table.allocate_exact(subnet, want, &rec.id)?,
+            None => table.allocate(subnet, &rec.id)?,
+        };
         table.save(root)?;
         // The other containers of its network learn this one's name; lines
         // of reclaimed addresses (their containers are gone) go everywhere.
         stale.push(ip);
-        let me = hosts::line(ip, &rec.name, &rec.hostname);
+        let me = hosts::names_line(ip, names(rec));
         let mut peers = Vec::new();
         for (pip, pid) in &table.by_ip {
             let Ok(r) = Record::load(&record::dir(root, pid)) else { continue };
@@ -148,10 +156,11 @@ fn setup_bridge(root: &Path, flags: &Flags, dir: &Path, rec: &Record, ns: &Path)
             let same = r.network == rec.network;
             let _ = hosts::edit(&record::dir(root, pid), &stale, same.then_some(me.as_str()));
             if same {
-                peers.push(hosts::line(*pip, &r.name, &r.hostname));
+                peers.push(hosts::names_line(*pip, names(&r)));
             }
         }
-        hosts::write_own(dir, &rec.extra_hosts, &hosts::line(ip, &rec.hostname, &rec.name), &peers)?;
+        let own = [rec.hostname.as_str(), rec.name.as_str()].into_iter().chain(rec.aliases.iter().map(String::as_str));
+        hosts::write_own(dir, &rec.extra_hosts, &hosts::names_line(ip, own), &peers)?;
         (bridge, ip, subnet)
     };
     bridge::attach(&mut nl, bridge, &rec.id, dir, ns, ip, subnet)

@@ -472,6 +472,9 @@ pub fn config(i: &Input) -> Result<Value> {
     // host's (or another container's) one it would rename that.
     if i.extras.uts == Share::Own {
         config["hostname"] = json!(rec.hostname);
+        if !rec.domainname.is_empty() {
+            config["domainname"] = json!(rec.domainname);
+        }
     }
     Ok(config)
 }

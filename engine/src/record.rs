@@ -96,6 +96,15 @@ pub struct Record {
     pub log_max_file: Option<u32>,
     pub working_dir: String,
     pub user: String,
+    /// `--domainname`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub domainname: String,
+    /// `--network-alias`es: more names the container's network knows it by.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+    /// `--ip`: the address asked for on a user-defined network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<std::net::Ipv4Addr>,
 }
 
 pub fn containers_dir(root: &Path) -> PathBuf {

@@ -1002,3 +1002,38 @@ fn attach_to_a_running_container() {
     std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut got).unwrap();
     assert_eq!((status.code(), got.as_str()), (Some(5), "got hello\n"));
 }
+
+/// --volumes-from (the mode given, else the source's), --label-file under
+/// --label, --domainname, --link (the running container's address under
+/// its name and the alias).
+#[test]
+fn volumes_from_label_file_domainname_and_link() {
+    let e = Engine::new("vfrom");
+    let bind = e.dir.path().join("b");
+    std::fs::create_dir_all(&bind).unwrap();
+    let b = format!("{}:/b", bind.display());
+    e.ok(&["run", "-d", "--name", "src", "-v", "/data", "-v", &b, "busybox", "sh", "-c", "echo hi > /data/f; echo bound > /b/g; touch /ready; sleep 60"]);
+    assert!(wait_until(T, || e.run(&["exec", "src", "test", "-e", "/ready"]).status.success()));
+    assert_eq!(e.ok(&["run", "--rm", "--network", "none", "--volumes-from", "src", "busybox", "cat", "/data/f", "/b/g"]), "hi\nbound\n");
+    let out = e.run(&["run", "--rm", "--network", "none", "--volumes-from", "src:ro", "busybox", "touch", "/data/x"]);
+    assert!(!out.status.success() && text(&out.stderr).contains("Read-only"), "{}", text(&out.stderr));
+    let out = e.run(&["run", "--rm", "--volumes-from", "nosuch", "busybox", "true"]);
+    assert!(!out.status.success() && text(&out.stderr).contains("nosuch"), "{}", text(&out.stderr));
+
+    let lf = e.dir.path().join("labels");
+    std::fs::write(&lf, "a=1\n# a comment\n\nb=2\n").unwrap();
+    let id = e.ok(&["create", "--label-file", lf.to_str().unwrap(), "--label", "b=3", "busybox", "true"]).trim().to_string();
+    let labels = &e.inspect(&id)["Config"]["Labels"];
+    assert!(labels["a"] == "1" && labels["b"] == "3", "{labels}");
+    e.ok(&["rm", &id]);
+
+    let out = e.ok(&["run", "--rm", "--network", "none", "--hostname", "h1", "--domainname", "example.org", "busybox", "cat", "/proc/sys/kernel/domainname"]);
+    assert_eq!(out, "example.org\n");
+    let ip = e.ip_of("src");
+    let hosts = e.ok(&["run", "--rm", "--link", "src:db", "busybox", "cat", "/etc/hosts"]);
+    assert!(hosts.contains(&format!("{ip}\tdb\n")) && hosts.contains(&format!("{ip}\tsrc\n")), "{hosts}");
+    e.ok(&["stop", "-t", "0", "src"]);
+    let out = e.run(&["run", "--rm", "--link", "src", "busybox", "true"]);
+    assert!(!out.status.success() && text(&out.stderr).contains("non running"), "{}", text(&out.stderr));
+    e.ok(&["rm", "-f", "src"]);
+}

@@ -366,10 +366,22 @@ fn user_defined_networks() {
     assert!(fetch("127.0.0.1", port).is_some_and(|p| p.contains("hello from skiff busybox")), "-p on a user-defined network");
     let inspect: serde_json::Value = serde_json::from_str(&e.ok(&["network", "inspect", "front"])).unwrap();
     assert_eq!(inspect[0]["Containers"].as_object().map(|c| c.len()), Some(2), "{inspect}");
+    // --ip and --network-alias on it
+    let fixed = format!("{prefix}50");
+    e.ok(&["run", "-d", "--name", "fc", "--network", "front", "--ip", &fixed, "--network-alias", "cache", "--network-alias", "kv", "busybox", "sleep", "60"]);
+    assert_eq!(e.ip_of("fc"), fixed);
+    e.ok(&["exec", "fa", "ping", "-c1", "-W2", "kv"]);
+    assert!(e.ok(&["exec", "fb", "cat", "/etc/hosts"]).lines().any(|l| l.starts_with(&format!("{fixed}\t")) && l.contains(" cache kv")));
+    let out = e.run(&["run", "--rm", "--network", "front", "--ip", &fixed, "busybox", "true"]);
+    assert!(!out.status.success() && text(&out.stderr).contains("Address already in use"), "{}", text(&out.stderr));
+    for (flag, value, want) in [("--ip", "10.234.0.9", "user defined networks only"), ("--network-alias", "x", "user defined networks")] {
+        let out = e.run(&["run", "--rm", flag, value, "busybox", "true"]);
+        assert!(!out.status.success() && text(&out.stderr).contains(want), "{flag}: {}", text(&out.stderr));
+    }
 
     let out = e.run(&["network", "rm", "front"]);
     assert!(!out.status.success() && text(&out.stderr).contains("active endpoints"), "{}", text(&out.stderr));
-    e.ok(&["rm", "-f", "fa", "fb", "dc"]);
+    e.ok(&["rm", "-f", "fa", "fb", "fc", "dc"]);
     e.ok(&["network", "rm", "front"]);
     assert!(!Path::new("/sys/class/net").join(&bridge).exists(), "{bridge} left after network rm");
     assert!(!e.ok(&["network", "ls"]).contains("front"));

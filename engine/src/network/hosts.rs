@@ -14,13 +14,15 @@ pub fn base() -> &'static str {
     "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
 }
 
-/// `IP\tfirst second` (second left out when equal or empty).
-pub fn line(ip: Ipv4Addr, first: &str, second: &str) -> String {
-    if second.is_empty() || second == first {
-        format!("{ip}\t{first}\n")
-    } else {
-        format!("{ip}\t{first} {second}\n")
+/// `IP\tname...`, each name once, empty ones left out.
+pub fn names_line<'a>(ip: Ipv4Addr, names: impl Iterator<Item = &'a str>) -> String {
+    let mut seen: Vec<&str> = Vec::new();
+    for n in names.filter(|n| !n.is_empty()) {
+        if !seen.contains(&n) {
+            seen.push(n);
+        }
     }
+    format!("{ip}\t{}\n", seen.join(" "))
 }
 
 fn starts_with_ip(l: &str, ips: &[Ipv4Addr]) -> bool {
@@ -67,10 +69,10 @@ mod tests {
         let a = Ipv4Addr::new(10, 9, 0, 2);
         let b = Ipv4Addr::new(10, 9, 0, 3);
         let c = Ipv4Addr::new(10, 9, 0, 30);
-        write_own(&dir, &[], &line(a, "host-a", "web"), &[line(c, "db", "db")]).unwrap();
+        write_own(&dir, &[], &names_line(a, ["host-a", "web"].into_iter()), &[names_line(c, ["db", "db"].into_iter())]).unwrap();
         let t = std::fs::read_to_string(dir.join("hosts")).unwrap();
         assert!(t.starts_with("127.0.0.1\tlocalhost\n") && t.contains("10.9.0.2\thost-a web\n") && t.ends_with("10.9.0.30\tdb\n"), "{t}");
-        edit(&dir, &[b], Some(&line(b, "cache", "abc"))).unwrap();
+        edit(&dir, &[b], Some(&names_line(b, ["cache", "abc"].into_iter()))).unwrap();
         edit(&dir, &[c], None).unwrap();
         let t = std::fs::read_to_string(dir.join("hosts")).unwrap();
         assert!(t.ends_with("10.9.0.2\thost-a web\n10.9.0.3\tcache abc\n"), "{t}");

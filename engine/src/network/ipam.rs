@@ -127,6 +127,21 @@ impl Addresses {
         dead
     }
 
+    /// Address `ip` for the container (`--ip`): refused when another has it.
+    pub fn allocate_exact(&mut self, subnet: Subnet, ip: Ipv4Addr, id: &str) -> Result<Ipv4Addr> {
+        if !subnet.contains(ip) || !subnet.hosts().contains(&u32::from(ip)) {
+            return err(format!("invalid address {ip}: it is not a host address of the network's subnet {subnet}"));
+        }
+        match self.by_ip.get(&ip) {
+            Some(other) if other != id => err(format!("Address already in use: {ip} (container {})", &other[..12.min(other.len())])),
+            _ => {
+                self.by_ip.retain(|_, v| v != id);
+                self.by_ip.insert(ip, id.to_string());
+                Ok(ip)
+            }
+        }
+    }
+
     /// The container's address: the one it has, else the lowest free one.
     pub fn allocate(&mut self, subnet: Subnet, id: &str) -> Result<Ipv4Addr> {
         if let Some(ip) = self.of(id) {
