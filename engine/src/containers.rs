@@ -291,7 +291,7 @@ fn health_config(h: &crate::images::Healthcheck) -> skiff_shim::health::Config {
     c
 }
 
-fn read_env_file(p: &Path) -> Result<Vec<String>> {
+pub fn read_env_file(p: &Path) -> Result<Vec<String>> {
     let text = std::fs::read_to_string(p).ctx(|| format!("read env file {}", p.display()))?;
     Ok(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(String::from).collect())
 }
@@ -1165,7 +1165,7 @@ fn log_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// `logs [-f] [--tail N] [-t]`.
-pub fn logs(env: &Env, reference: &str, follow: bool, tail: Option<usize>, timestamps: bool, since: Option<&str>) -> Result<()> {
+pub fn logs(env: &Env, reference: &str, follow: bool, tail: Option<usize>, timestamps: bool, since: Option<&str>, until: Option<&str>) -> Result<()> {
     let rec = record::find(&env.root, reference)?;
     if rec.log_driver == "none" {
         return err("configured logging driver does not support reading");
@@ -1186,10 +1186,14 @@ pub fn logs(env: &Env, reference: &str, follow: bool, tail: Option<usize>, times
         }
         lines.extend(t.lines().map(String::from));
     }
-    if let Some(cut) = since.map(since_cutoff).transpose()? {
-        // RFC 3339 UTC times of one format compare as strings.
-        lines.retain(|l| serde_json::from_str::<serde_json::Value>(l).is_ok_and(|v| v["time"].as_str().is_some_and(|t| t >= cut.as_str())));
+    // RFC 3339 UTC times of one format compare as strings.
+    let time_of = |l: &str| serde_json::from_str::<serde_json::Value>(l).ok().and_then(|v| v["time"].as_str().map(String::from));
+    if let Some(cut) = since.map(|s| since_cutoff(s, "since")).transpose()? {
+        lines.retain(|l| time_of(l).is_some_and(|t| t >= cut));
     }
+    let until = until.map(|u| since_cutoff(u, "until")).transpose()?;
+    let before_until = |l: &str| until.as_ref().is_none_or(|u| time_of(l).is_some_and(|t| t < *u));
+    lines.retain(|l| before_until(l));
     if let Some(n) = tail {
         let skip = lines.len().saturating_sub(n);
         lines.drain(..skip);
@@ -1224,7 +1228,9 @@ pub fn logs(env: &Env, reference: &str, follow: bool, tail: Option<usize>, times
             offset = len;
             while let Some(i) = pending.find('\n') {
                 let line: String = pending.drain(..=i).collect();
-                print(line.trim_end());
+                if before_until(line.trim_end()) {
+                    print(line.trim_end());
+                }
             }
         }
         if !running {
@@ -1235,17 +1241,17 @@ pub fn logs(env: &Env, reference: &str, follow: bool, tail: Option<usize>, times
 }
 
 /// `--since`: an RFC 3339 time, or a duration before now (`10s`, `5m`, `2h`).
-fn since_cutoff(s: &str) -> Result<String> {
+fn since_cutoff(s: &str, flag: &str) -> Result<String> {
     if s.contains('T') {
         return Ok(s.to_string());
     }
     let (num, unit) = s.split_at(s.trim_end_matches(|c: char| c.is_ascii_alphabetic()).len());
-    let n: u64 = num.parse().map_err(|_| Error(format!("invalid --since {s:?}: a time (RFC 3339) or a duration like 10m")))?;
+    let n: u64 = num.parse().map_err(|_| Error(format!("invalid --{flag} {s:?}: a time (RFC 3339) or a duration like 10m")))?;
     let secs = match unit {
         "" | "s" => n,
         "m" => n * 60,
         "h" => n * 3600,
-        _ => return err(format!("invalid --since {s:?}: unit must be s, m or h")),
+        _ => return err(format!("invalid --{flag} {s:?}: unit must be s, m or h")),
     };
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     Ok(skiff_runtime::state::rfc3339(now.saturating_sub(secs) as i64, 0))

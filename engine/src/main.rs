@@ -528,10 +528,18 @@ fn real_main(args: Vec<String>) -> i32 {
             }
         }
         "logs" => {
-            let Ok(p) = simple(&rest, &[flag("follow", Some('f'), false), flag("tail", Some('n'), true), flag("timestamps", Some('t'), false), flag("since", None, true)], cmd) else { return 125 };
+            let flags = [
+                flag("follow", Some('f'), false),
+                flag("tail", Some('n'), true),
+                flag("timestamps", Some('t'), false),
+                flag("since", None, true),
+                flag("until", None, true),
+                flag("details", None, false),
+            ];
+            let Ok(p) = simple(&rest, &flags, cmd) else { return 125 };
             let tail = p.get("tail").filter(|t| *t != "all").and_then(|t| t.parse().ok());
             let Some(r) = p.args.first() else { return fail(1, "\"logs\" requires exactly 1 argument") };
-            match containers::logs(&env, r, p.on("follow"), tail, p.on("timestamps"), p.get("since")) {
+            match containers::logs(&env, r, p.on("follow"), tail, p.on("timestamps"), p.get("since"), p.get("until")) {
                 Ok(()) => 0,
                 Err(e) => fail(1, format!("Error response: {e}")),
             }
@@ -583,13 +591,22 @@ fn real_main(args: Vec<String>) -> i32 {
                 flag("env", Some('e'), true),
                 flag("user", Some('u'), true),
                 flag("workdir", Some('w'), true),
+                flag("env-file", None, true),
+                flag("detach-keys", None, true),
             ];
             let p = match parse(&flags, &rest, true, cmd) {
                 Ok(p) => p,
                 Err(e) => return fail(125, e),
             };
             let Some((id, command)) = p.args.split_first() else { return fail(125, "\"exec\" requires at least 2 arguments") };
-            let envs: Vec<String> = p.all("env").into_iter().map(String::from).collect();
+            let mut envs = Vec::new();
+            for f in p.all("env-file") {
+                match containers::read_env_file(std::path::Path::new(f)) {
+                    Ok(v) => envs.extend(v),
+                    Err(e) => return fail(125, e),
+                }
+            }
+            envs.extend(p.all("env").into_iter().map(String::from));
             result(containers::exec(&env, id, p.on("detach"), p.on("tty"), &envs, p.get("user"), p.get("workdir"), command))
         }
         "import" => match rest.as_slice() {

@@ -426,6 +426,15 @@ fn ps_filters_and_logs_since() {
         skiff_runtime::state::rfc3339(now + 60, 0)
     };
     assert_eq!(e.ok(&["logs", "--since", &future, "done1"]), "");
+    // --until: everything is older than a minute from now, nothing older than an hour ago
+    assert_eq!(e.ok(&["logs", "--until", &future, "done1"]), "old\n");
+    assert_eq!(e.ok(&["logs", "--until", "1h", "done1"]), "");
+    let bad = e.run(&["logs", "--until", "soon", "done1"]);
+    assert!(text(&bad.stderr).contains("invalid --until"), "{}", text(&bad.stderr));
+    // exec --env-file, under -e
+    let ef = e.dir.path().join("exec.env");
+    std::fs::write(&ef, "A=from-file\nB=file\n").unwrap();
+    assert_eq!(e.ok(&["exec", "--env-file", ef.to_str().unwrap(), "-e", "B=flag", "up1", "sh", "-c", "echo $A $B"]), "from-file flag\n");
 }
 
 /// `exec -it` through a pty pair: the exec'd shell gets its own terminal.
