@@ -113,11 +113,33 @@ struct Builder<'a> {
 /// Builds CONTEXT's Dockerfile; returns the image id. `base` makes sure a
 /// FROM image is in the store (pulling it when missing).
 pub fn build(env: &Env, context: &Path, o: &Options, base: &dyn Fn(&str) -> Result<()>) -> Result<String> {
+    let store = Store::open(&env.root)?;
+    // held from here: a store writer's first hold clears tmp/, the context below too
+    let hold = store.hold()?;
+    let stdin = Path::new("-");
+    let file_from_stdin = o.file.as_deref() == Some(stdin);
+    // `build - < Dockerfile` (no context) or `build - < context.tar[.gz]`
+    let _unpacked;
+    let context = if context == stdin {
+        if file_from_stdin {
+            return err("invalid argument: can't use stdin for both build context and dockerfile");
+        }
+        let t = crate::images::Temp::dir(store.temp_path("context"))?;
+        stdin_context(t.path())?;
+        _unpacked = t;
+        _unpacked.path().to_path_buf()
+    } else {
+        context.to_path_buf()
+    };
     if !context.is_dir() {
         return err(format!("unable to prepare context: path {:?} not found", context.display().to_string()));
     }
-    let file = o.file.clone().unwrap_or_else(|| context.join("Dockerfile"));
-    let text = std::fs::read_to_string(&file).ctx(|| format!("read the Dockerfile {}", file.display()))?;
+    let text = if file_from_stdin {
+        std::io::read_to_string(std::io::stdin()).ctx(|| "read the Dockerfile from stdin")?
+    } else {
+        let file = o.file.clone().unwrap_or_else(|| context.join("Dockerfile"));
+        std::fs::read_to_string(&file).ctx(|| format!("read the Dockerfile {}", file.display()))?
+    };
     let df = dockerfile::parse(&text)?;
     let ignore = match std::fs::read_to_string(context.join(".dockerignore")) {
         Ok(t) => dockerfile::Ignore::parse(&t)?,
@@ -130,8 +152,6 @@ pub fn build(env: &Env, context: &Path, o: &Options, base: &dyn Fn(&str) -> Resu
             None => std::env::var(a).ok().map(|v| build_args.insert(a.clone(), v)).unwrap_or_default(),
         };
     }
-    let store = Store::open(&env.root)?;
-    let hold = store.hold()?;
     let context = context.canonicalize().ctx(|| format!("resolve {}", context.display()))?;
     // BuildKit's automatic platform ARGs (FROM --platform=$BUILDPLATFORM):
     // this host, for it builds and runs here
@@ -606,6 +626,20 @@ fn cache_put(store: &Store, key: &str, c: Cached) -> Result<()> {
     }
     let bytes = serde_json::to_vec(&all).ctx(|| "serialize the build cache")?;
     crate::images::index::write_atomic(&store.dir.join(CACHE_FILE), &bytes)
+}
+
+/// Fills empty `dir` from stdin: a tar (plain, gzip, zstd) is the context,
+/// unpacked; anything else is the Dockerfile of an empty context.
+fn stdin_context(dir: &Path) -> Result<()> {
+    let mut data = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::stdin(), &mut data).ctx(|| "read the build context from stdin")?;
+    let tar = data.starts_with(&[0x1f, 0x8b]) || data.starts_with(&crate::images::zstd::MAGIC) || data.get(257..262) == Some(b"ustar");
+    if !tar {
+        return std::fs::write(dir.join("Dockerfile"), &data).ctx(|| format!("write {}", dir.join("Dockerfile").display()));
+    }
+    let (r, _) = layers::decompress(std::io::Cursor::new(data)).ctx(|| "the build context from stdin")?;
+    // entries are kept under `dir` (the tar crate refuses `..` and absolute names)
+    tar::Archive::new(r).unpack(dir).ctx(|| "unpack the build context from stdin")
 }
 
 /// Stores a stage's config as an image (tagged `tags`); returns its id.

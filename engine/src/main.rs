@@ -786,8 +786,8 @@ fn real_main(args: Vec<String>) -> i32 {
             ];
             let Ok(p) = simple(&rest, &flags, cmd) else { return 125 };
             let [context] = p.args.as_slice() else { return fail(1, "\"build\" requires exactly 1 argument: PATH (the build context)") };
-            if context == "-" || context.contains("://") {
-                return fail(1, "build: the context must be a local directory");
+            if context.contains("://") {
+                return fail(1, "build: the context must be a local directory, or - (stdin: a Dockerfile or a tar)");
             }
             let o = skiff_engine::build::Options {
                 tags: p.all("tag").into_iter().map(String::from).collect(),

@@ -269,3 +269,38 @@ fn every_command_answers_help() {
     let out = e.run(&["run", "--rm", "--network", "none", "busybox", "echo", "--help"]);
     assert_eq!(text(&out.stdout), "--help\n");
 }
+
+/// The build context or the Dockerfile from stdin, as docker takes them:
+/// `build - < Dockerfile` (no context), `build - < context.tar.gz`,
+/// `build -f - DIR < Dockerfile`; not both from stdin.
+#[test]
+fn build_from_stdin() {
+    let e = Engine::new("buildstdin");
+    let with_stdin = |args: &[&str], input: &[u8]| {
+        let mut c = e.cmd(args).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+        std::io::Write::write_all(&mut c.stdin.take().unwrap(), input).unwrap();
+        c.wait_with_output().unwrap()
+    };
+    let out = with_stdin(&["build", "--network", "none", "-t", "s1", "-"], b"FROM busybox\nRUN echo no-context > /s\nCMD [\"cat\", \"/s\"]\n");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(e.run_busybox_image("s1", &[]), "no-context\n");
+
+    let ctx = e.dir.path().join("ctx");
+    write(&ctx, "Dockerfile", "FROM busybox\nCOPY data.txt /data.txt\nCMD [\"cat\", \"/data.txt\"]\n");
+    write(&ctx, "data.txt", "from the tar\n");
+    let tgz = e.dir.path().join("ctx.tar.gz");
+    let out = run(Command::new("tar").arg("-C").arg(&ctx).arg("-czf").arg(&tgz).arg("."), T);
+    assert!(out.status.success(), "tar: {}", text(&out.stderr));
+    let out = with_stdin(&["build", "--network", "none", "-t", "s2", "-"], &std::fs::read(&tgz).unwrap());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(e.run_busybox_image("s2", &[]), "from the tar\n");
+
+    let out = with_stdin(&["build", "--network", "none", "-t", "s3", "-f", "-", ctx.to_str().unwrap()], b"FROM busybox\nCOPY data.txt /d\nCMD [\"cat\", \"/d\"]\n");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(e.run_busybox_image("s3", &[]), "from the tar\n");
+    let out = with_stdin(&["build", "-f", "-", "-"], b"FROM busybox\n");
+    assert!(!out.status.success() && text(&out.stderr).contains("can't use stdin for both"), "{}", text(&out.stderr));
+    // the unpacked context does not stay in the store
+    let tmp = e.root().join("images/tmp");
+    assert_eq!(std::fs::read_dir(&tmp).map(|d| d.count()).unwrap_or(0), 0, "left in {}", tmp.display());
+}
