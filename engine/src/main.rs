@@ -16,7 +16,7 @@ A daemonless Docker-compatible engine for small Linux hosts (skiff).
 
 Containers: run create start stop kill restart rm ps logs wait inspect port rename pause unpause exec top stats cp update export diff attach commit
             container prune, restore (after a reboot: restart policies)
-Volumes:    volume create|ls|rm|inspect|prune;  Networks: network create|ls|inspect|rm|prune
+Volumes:    volume create|ls|rm|inspect|prune;  Networks: network create|connect|disconnect|ls|inspect|rm|prune
 Images:     build import load save tag images rmi history image inspect|ls|rm|prune
             pull push login logout (registries: --platform, --insecure-registry HOST:PORT)
 Other:      version info, system df, system prune [-a] [--volumes]
@@ -391,7 +391,7 @@ fn real_main(args: Vec<String>) -> i32 {
     }
     let subcommands = match cmd.as_str() {
         "volume" => "create [VOLUME], ls, rm VOLUME..., inspect VOLUME..., prune [-a] [-f]",
-        "network" => "create [--subnet CIDR] NETWORK, ls, inspect NETWORK..., rm NETWORK..., prune",
+        "network" => "create [--subnet CIDR] NETWORK, connect [--ip IP] [--alias A] NETWORK CONTAINER, disconnect NETWORK CONTAINER, ls, inspect NETWORK..., rm NETWORK..., prune",
         "image" => "build, history, import, inspect, load, ls, prune, pull, push, rm, save, tag",
         "container" => "attach, commit, cp, create, diff, exec, export, inspect, kill, logs, ls, pause, port, prune, rename, restart, rm, run, start, stats, stop, top, unpause, update, wait",
         _ => "",
@@ -911,15 +911,32 @@ fn real_main(args: Vec<String>) -> i32 {
                     if simple(more, &[flag("force", Some('f'), false), flag("filter", None, true)], "network prune").is_err() {
                         return 125;
                     }
-                    let used: Vec<String> = skiff_engine::record::list(&root).unwrap_or_default().into_iter().map(|r| r.network).collect();
-                    let gone: Vec<String> = network::named::list(&root).into_iter().filter(|n| !used.contains(&n.name)).filter(|n| network::named::remove(&root, &n.name).is_ok()).map(|n| n.name).collect();
+                    let recs = skiff_engine::record::list(&root).unwrap_or_default();
+                    let used = |n: &str| recs.iter().any(|r| network::on_network(r, n));
+                    let gone: Vec<String> = network::named::list(&root).into_iter().filter(|n| !used(&n.name)).filter(|n| network::named::remove(&root, &n.name).is_ok()).map(|n| n.name).collect();
                     if !gone.is_empty() {
                         println!("Deleted Networks:\n{}", gone.join("\n"));
                     }
                     0
                 }
-                Some((sub, _)) if sub == "connect" || sub == "disconnect" => {
-                    fail(1, format!("network {sub}: not supported: a container is on the one network it was created with (run --network NAME)"))
+                Some((sub, more)) if sub == "connect" || sub == "disconnect" => {
+                    let flags = [flag("ip", None, true), flag("alias", None, true), flag("force", Some('f'), false), flag("link", None, true)];
+                    let Ok(p) = simple(more, &flags, &format!("network {sub}")) else { return 125 };
+                    let [net, c] = p.args.as_slice() else { return fail(1, format!("\"network {sub}\" requires exactly 2 arguments: NETWORK CONTAINER")) };
+                    let done = (|| {
+                        let _lock = skiff_engine::record::Lock::acquire(&root)?;
+                        let mut rec = skiff_engine::record::find(&root, c)?;
+                        if sub == "connect" {
+                            let aliases: Vec<String> = p.all("alias").into_iter().map(String::from).collect();
+                            network::connect(&root, &env.net, &mut rec, net, p.get("ip"), &aliases)
+                        } else {
+                            network::disconnect(&root, &mut rec, net)
+                        }
+                    })();
+                    match done {
+                        Ok(()) => 0,
+                        Err(e) => fail(1, format!("Error response: {e}")),
+                    }
                 }
                 _ => fail(1, "usage: engine network ls|inspect NAME"),
             }

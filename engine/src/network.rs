@@ -66,7 +66,7 @@ pub fn netns_path(root: &Path, rec: &Record) -> Option<PathBuf> {
 }
 
 /// Creates the container's network (after its record, before its bundle):
-/// the namespace and, for `bridge`, the veth, address and route; writes its
+/// the namespace and, on a bridge, the veth, address and route; writes its
 /// /etc/hosts, /etc/hostname and /etc/resolv.conf. Returns the namespace
 /// path for config.json (None: the host's).
 pub fn prepare(root: &Path, flags: &Flags, dir: &Path, rec: &Record) -> Result<Option<PathBuf>> {
@@ -98,37 +98,69 @@ pub fn prepare(root: &Path, flags: &Flags, dir: &Path, rec: &Record) -> Result<O
     }
     let ns = create_netns(dir)?;
     write_etc(dir, rec)?;
-    if bridged(rec) {
-        setup_bridge(root, flags, dir, rec, &ns)?;
+    for ep in endpoints(rec) {
+        join(root, flags, dir, rec, &ns, &ep)?;
     }
     Ok(Some(ns))
 }
 
 /// Brings a container's network back when its namespace is gone (a host
-/// reboot): a new namespace and, for `bridge`, the veth again with the
-/// address the container already holds. `host` and `container:` need nothing.
+/// reboot): a new namespace and, on bridges, the veths again with the
+/// addresses the container already holds. `host` and `container:` need nothing.
 pub fn recreate(root: &Path, flags: &Flags, dir: &Path, rec: &Record) -> Result<()> {
     if rec.network == "host" || rec.network.starts_with("container:") {
         return Ok(());
     }
     remove_netns(dir)?;
     let ns = create_netns(dir)?;
-    if bridged(rec) {
-        setup_bridge(root, flags, dir, rec, &ns)?;
+    for ep in endpoints(rec) {
+        join(root, flags, dir, rec, &ns, &ep)?;
     }
     Ok(())
 }
 
-/// The names a container's network knows it by: name, hostname, aliases.
-fn names(r: &Record) -> impl Iterator<Item = &str> {
-    [r.name.as_str(), r.hostname.as_str()].into_iter().chain(r.aliases.iter().map(String::as_str))
+/// One bridged network of a container: its own (slot 0) or one joined
+/// with `network connect`.
+struct Endpoint<'a> {
+    network: &'a str,
+    slot: u8,
+    aliases: &'a [String],
+    ip: Option<Ipv4Addr>,
 }
 
-fn setup_bridge(root: &Path, flags: &Flags, dir: &Path, rec: &Record, ns: &Path) -> Result<()> {
+fn endpoints(rec: &Record) -> Vec<Endpoint<'_>> {
+    let own = bridged(rec).then_some(Endpoint { network: &rec.network, slot: 0, aliases: &rec.aliases, ip: rec.ip });
+    own.into_iter().chain(rec.connected.iter().map(|a| Endpoint { network: &a.network, slot: a.slot, aliases: &a.aliases, ip: a.ip })).collect()
+}
+
+/// True when the container is on network `net` (its own or connected).
+pub fn on_network(r: &Record, net: &str) -> bool {
+    endpoints(r).iter().any(|e| e.network == net)
+}
+
+/// The names network `net` knows a container by: name, hostname, aliases there.
+fn names_on<'a>(r: &'a Record, net: &str) -> Vec<&'a str> {
+    let aliases = endpoints(r).into_iter().find(|e| e.network == net).map(|e| e.aliases).unwrap_or_default();
+    [r.name.as_str(), r.hostname.as_str()].into_iter().chain(aliases.iter().map(String::as_str)).collect()
+}
+
+/// The addresses of each other container, by id.
+fn by_container(table: &Addresses, except: &str) -> std::collections::BTreeMap<String, Vec<Ipv4Addr>> {
+    let mut m: std::collections::BTreeMap<String, Vec<Ipv4Addr>> = Default::default();
+    for (ip, id) in table.by_ip.iter().filter(|(_, id)| id.as_str() != except) {
+        m.entry(id.clone()).or_default().push(*ip);
+    }
+    m
+}
+
+/// Plugs the container into one of its networks: the bridge (made, with
+/// its NAT, when missing), an address, /etc/hosts lines both ways with the
+/// network's other containers, the veth.
+fn join(root: &Path, flags: &Flags, dir: &Path, rec: &Record, ns: &Path, ep: &Endpoint) -> Result<()> {
     let mut nl = netlink::Netlink::open()?;
     let (bridge, ip, subnet) = {
         let _lock = ipam::Lock::acquire(root)?;
-        let cfg = named::config(root, flags, &rec.network)?;
+        let cfg = named::config(root, flags, ep.network)?;
         let subnet = cfg.subnet()?;
         let (bridge, created) = bridge::ensure(&mut nl, &cfg, subnet)?;
         if created {
@@ -138,57 +170,135 @@ fn setup_bridge(root: &Path, flags: &Flags, dir: &Path, rec: &Record, ns: &Path)
         }
         let mut table = Addresses::load(root)?;
         let mut stale = table.reclaim(root);
-        let ip = match rec.ip {
+        let ip = match ep.ip {
             Some(want) => table.allocate_exact(subnet, want, &rec.id)?,
             None => table.allocate(subnet, &rec.id)?,
         };
         table.save(root)?;
-        // The other containers of its network learn this one's name; lines
+        // The other containers of the network learn this one's name; lines
         // of reclaimed addresses (their containers are gone) go everywhere.
         stale.push(ip);
-        let me = hosts::names_line(ip, names(rec));
-        let mut peers = Vec::new();
-        for (pip, pid) in &table.by_ip {
-            let Ok(r) = Record::load(&record::dir(root, pid)) else { continue };
-            if r.id == rec.id {
-                continue;
-            }
-            let same = r.network == rec.network;
-            let _ = hosts::edit(&record::dir(root, pid), &stale, same.then_some(me.as_str()));
-            if same {
-                peers.push(hosts::names_line(*pip, names(&r)));
+        let me = hosts::names_line(ip, names_on(rec, ep.network).into_iter());
+        let (mut peers, mut peer_ips) = (Vec::new(), Vec::new());
+        for (pid, ips) in by_container(&table, &rec.id) {
+            let Ok(r) = Record::load(&record::dir(root, &pid)) else { continue };
+            let there = ips.into_iter().find(|a| subnet.contains(*a)).filter(|_| on_network(&r, ep.network));
+            let _ = hosts::edit(&record::dir(root, &pid), &stale, there.map(|_| me.as_str()));
+            if let Some(pip) = there {
+                peers.push(hosts::names_line(pip, names_on(&r, ep.network).into_iter()));
+                peer_ips.push(pip);
             }
         }
-        let own = [rec.hostname.as_str(), rec.name.as_str()].into_iter().chain(rec.aliases.iter().map(String::as_str));
-        hosts::write_own(dir, &rec.extra_hosts, &hosts::names_line(ip, own), &peers)?;
+        if ep.slot == 0 {
+            let own = [rec.hostname.as_str(), rec.name.as_str()].into_iter().chain(rec.aliases.iter().map(String::as_str));
+            hosts::write_own(dir, &rec.extra_hosts, &hosts::names_line(ip, own), &peers)?;
+        } else {
+            hosts::edit(dir, &peer_ips, Some(&peers.concat()))?;
+        }
         (bridge, ip, subnet)
     };
-    bridge::attach(&mut nl, bridge, &rec.id, dir, ns, ip, subnet)
+    bridge::attach(&mut nl, bridge, &rec.id, ep.slot, dir, ns, ip, subnet)
 }
 
-/// Undoes [`prepare`]'s bridge part: lets the veth go, releases the address
-/// and takes the container's line out of the others' /etc/hosts. Safe to
-/// repeat; each step is skipped when already done.
+/// True when `ns` is a mounted network namespace (not the empty file a
+/// reboot leaves).
+fn netns_mounted(ns: &Path) -> bool {
+    let p = ns.display().to_string();
+    std::fs::read_to_string("/proc/self/mountinfo").is_ok_and(|m| m.lines().any(|l| l.split(' ').nth(4) == Some(p.as_str())))
+}
+
+/// `network connect [--ip] [--alias] NET CONTAINER`: the container joins
+/// another network, at once when its namespace is there (else when it
+/// starts); kept in its record for restarts and reboots.
+pub fn connect(root: &Path, flags: &Flags, rec: &mut Record, net: &str, ip: Option<&str>, aliases: &[String]) -> Result<()> {
+    let net = if net == "default" { "bridge" } else { net };
+    if !bridged(rec) {
+        return err(format!("container {} cannot be connected to another network: its network mode is {}", rec.name, rec.network));
+    }
+    if net != "bridge" && named::load(root, net)?.is_none() {
+        return err(format!("network {net} not found"));
+    }
+    if on_network(rec, net) {
+        return err(format!("endpoint with name {} already exists in network {net}", rec.name));
+    }
+    if net == "bridge" && (ip.is_some() || !aliases.is_empty()) {
+        return err("user specified IP address and network-scoped aliases are supported on user defined networks only");
+    }
+    let ip = ip.map(|a| a.parse::<Ipv4Addr>().map_err(|_| Error(format!("invalid IPv4 address: {a}")))).transpose()?;
+    let Some(slot) = (1..=9u8).find(|s| !rec.connected.iter().any(|a| a.slot == *s)) else {
+        return err(format!("container {} is on 10 networks already", rec.name));
+    };
+    rec.connected.push(record::Attachment { network: net.to_string(), slot, aliases: aliases.to_vec(), ip });
+    let dir = record::dir(root, &rec.id);
+    let ns = dir.join("netns");
+    if netns_mounted(&ns) {
+        let joined = endpoints(rec).last().map(|ep| join(root, flags, &dir, rec, &ns, ep)).unwrap_or(Ok(()));
+        if let Err(e) = joined {
+            let a = rec.connected.pop().unwrap_or_default();
+            let _ = leave(root, &dir, &rec.id, &a);
+            return Err(e);
+        }
+    }
+    rec.save(root)
+}
+
+/// `network disconnect NET CONTAINER`: undoes [`connect`].
+pub fn disconnect(root: &Path, rec: &mut Record, net: &str) -> Result<()> {
+    let Some(pos) = rec.connected.iter().position(|a| a.network == net) else {
+        if rec.network == net {
+            return err(format!("container {} cannot be disconnected from {net}, the network it was created with", rec.name));
+        }
+        return err(format!("container {} is not connected to network {net}", rec.name));
+    };
+    let a = rec.connected.remove(pos);
+    leave(root, &record::dir(root, &rec.id), &rec.id, &a)?;
+    rec.save(root)
+}
+
+/// A connected network's veth, address and /etc/hosts lines go.
+fn leave(root: &Path, dir: &Path, id: &str, a: &record::Attachment) -> Result<()> {
+    if let Err(e) = netlink::Netlink::open().and_then(|mut nl| bridge::detach(&mut nl, id, a.slot, dir)) {
+        eprintln!("WARNING: {}", e.0);
+    }
+    let _lock = ipam::Lock::acquire(root)?;
+    let subnet = named::config(root, &Flags::default(), &a.network)?.subnet()?;
+    let mut table = Addresses::load(root)?;
+    let Some(mine) = table.of_in(id, subnet) else { return Ok(()) };
+    table.by_ip.remove(&mine);
+    table.save(root)?;
+    let theirs: Vec<Ipv4Addr> = table.by_ip.keys().filter(|ip| subnet.contains(**ip)).copied().collect();
+    for pid in by_container(&table, id).keys() {
+        let _ = hosts::edit(&record::dir(root, pid), &[mine], None);
+    }
+    hosts::edit(dir, &theirs, None)
+}
+
+/// Undoes [`prepare`]'s bridge part: lets the veths go, releases the
+/// addresses and takes the container's lines out of the others' /etc/hosts.
+/// Safe to repeat; each step is skipped when already done.
 pub fn teardown(root: &Path, dir: &Path, rec: &Record) -> Result<()> {
-    if !bridged(rec) || !ipam::dir(root).exists() {
+    if endpoints(rec).is_empty() || !ipam::dir(root).exists() {
         return Ok(());
     }
     // While the namespace is there, its removal (which follows) takes the
-    // pair with it: the kernel deletes the veth when the namespace dies, off
+    // pairs with it: the kernel deletes a veth when its namespace dies, off
     // our critical path (deleting it here costs 15-40 ms of RCU waits). A
     // veth an unremovable namespace keeps is swept by `ps` once the record
     // is gone. Deleting it here is not fatal either.
     if !dir.join("netns").exists() {
-        if let Err(e) = netlink::Netlink::open().and_then(|mut nl| bridge::detach(&mut nl, &rec.id, dir)) {
-            eprintln!("WARNING: {}", e.0);
+        for ep in endpoints(rec) {
+            if let Err(e) = netlink::Netlink::open().and_then(|mut nl| bridge::detach(&mut nl, &rec.id, ep.slot, dir)) {
+                eprintln!("WARNING: {}", e.0);
+            }
         }
     }
     let _lock = ipam::Lock::acquire(root)?;
     let mut table = Addresses::load(root)?;
-    if let Some(ip) = table.release(&rec.id) {
+    let mine = table.release(&rec.id);
+    if !mine.is_empty() {
         table.save(root)?;
-        for pid in table.by_ip.values() {
-            let _ = hosts::edit(&record::dir(root, pid), &[ip], None);
+        for pid in by_container(&table, &rec.id).keys() {
+            let _ = hosts::edit(&record::dir(root, pid), &mine, None);
         }
     }
     Ok(())
@@ -222,24 +332,26 @@ pub fn settings(root: &Path, rec: &Record, ports: serde_json::Value) -> serde_js
         "IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "MacAddress": "", "Networks": {},
     });
     let name = rec.network.split(':').next().unwrap_or("").to_string();
-    let addr = Addresses::load(root).ok().and_then(|t| t.of(&rec.id));
-    let cfg = match rec.network.as_str() {
-        "bridge" => Config::peek(root, &Flags::default()).ok(),
-        n => named::load(root, n).ok().flatten().map(|n| n.config),
-    };
-    match (addr, cfg.as_ref().and_then(|c| c.subnet().ok())) {
-        (Some(ip), Some(s)) if bridged(rec) => {
-            let ep = serde_json::json!({
-                "IPAddress": ip.to_string(), "IPPrefixLen": s.prefix, "Gateway": s.gateway().to_string(),
-                "MacAddress": bridge::mac_text(bridge::mac_of(ip)), "NetworkID": cfg.map(|c| c.bridge).unwrap_or_default(),
-            });
+    let table = Addresses::load(root).ok();
+    let eps = endpoints(rec);
+    for ep in &eps {
+        let cfg = named::config(root, &Flags::default(), ep.network).ok();
+        let (Some(c), Some(t)) = (cfg, &table) else { continue };
+        let Ok(s) = c.subnet() else { continue };
+        let Some(ip) = t.of_in(&rec.id, s) else { continue };
+        let e = serde_json::json!({
+            "IPAddress": ip.to_string(), "IPPrefixLen": s.prefix, "Gateway": s.gateway().to_string(),
+            "MacAddress": bridge::mac_text(bridge::mac_of(ip)), "NetworkID": c.bridge, "Aliases": ep.aliases,
+        });
+        if ep.slot == 0 {
             for k in ["IPAddress", "IPPrefixLen", "Gateway", "MacAddress"] {
-                v[k] = ep[k].clone();
+                v[k] = e[k].clone();
             }
-            v["Networks"] = serde_json::json!({ name.as_str(): ep });
         }
-        _ if name == "container" => {}
-        _ => v["Networks"] = serde_json::json!({ name: {} }),
+        v["Networks"][ep.network] = e;
+    }
+    if eps.is_empty() && name != "container" {
+        v["Networks"] = serde_json::json!({ name: {} });
     }
     v
 }
@@ -268,8 +380,8 @@ pub fn inspect(root: &Path, name: &str) -> Result<serde_json::Value> {
     let prefix = ours.as_ref().map_or(0, |(_, s)| s.prefix);
     let mut containers = serde_json::Map::new();
     let addrs = Addresses::load(root).ok();
-    for rec in record::list(root).unwrap_or_default().into_iter().filter(|r| r.network == name) {
-        let ip = addrs.as_ref().and_then(|t| t.of(&rec.id));
+    for rec in record::list(root).unwrap_or_default().into_iter().filter(|r| r.network == name || on_network(r, name)) {
+        let ip = addrs.as_ref().and_then(|t| ours.as_ref().and_then(|(_, s)| t.of_in(&rec.id, *s)));
         containers.insert(rec.id.clone(), serde_json::json!({
             "Name": rec.name,
             "IPv4Address": ip.map(|ip| format!("{ip}/{prefix}")).unwrap_or_default(),

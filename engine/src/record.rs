@@ -105,6 +105,21 @@ pub struct Record {
     /// `--ip`: the address asked for on a user-defined network.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip: Option<std::net::Ipv4Addr>,
+    /// Networks joined by `network connect`, besides `network`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub connected: Vec<Attachment>,
+}
+
+/// A network a container was connected to after its creation.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct Attachment {
+    pub network: String,
+    /// Its interface is `eth<slot>`, its host end `vsk<8 hex of the id><slot>`.
+    pub slot: u8,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<std::net::Ipv4Addr>,
 }
 
 pub fn containers_dir(root: &Path) -> PathBuf {

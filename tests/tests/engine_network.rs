@@ -442,3 +442,56 @@ echo drops=$(iptables -w -S FORWARD | grep -c DROP)
     assert!(e.addresses().is_empty(), "{:?}", e.addresses());
     assert!(e.network_bridges().is_empty());
 }
+
+/// network connect / disconnect: a container joins a second network (eth1,
+/// an address there, by name both ways, with --alias), live and on a
+/// stopped container (--ip, kept across start); disconnect takes it all
+/// back; a network in use by a connected container is not removed.
+#[test]
+fn connect_and_disconnect() {
+    let e = Engine::new("connect");
+    let (s1, s2) = (e.another_subnet(), e.another_subnet());
+    e.ok(&["network", "create", "--subnet", &s1, "front"]);
+    e.ok(&["network", "create", "--subnet", &s2, "back"]);
+    for (name, net) in [("api", "front"), ("web", "front"), ("db", "back")] {
+        e.ok(&["run", "-d", "--name", name, "--network", net, "busybox", "sleep", "120"]);
+    }
+    let hosts = |c: &str| e.ok(&["exec", c, "cat", "/etc/hosts"]);
+    assert!(!hosts("api").contains("db"));
+    e.ok(&["network", "connect", "--alias", "apiback", "back", "api"]);
+    let addrs = e.ok(&["exec", "api", "ip", "-4", "-o", "addr", "show"]);
+    let back_prefix = s2.trim_end_matches("0/24");
+    assert!(addrs.lines().any(|l| l.contains("eth1") && l.contains(&format!("inet {back_prefix}"))), "{addrs}");
+    e.ok(&["exec", "api", "ping", "-c1", "-W2", "db"]);
+    e.ok(&["exec", "db", "ping", "-c1", "-W2", "apiback"]);
+    assert!(!hosts("web").contains("db"), "web is not on back");
+    let info = e.inspect("api");
+    assert!(info["NetworkSettings"]["Networks"]["back"]["IPAddress"].as_str().is_some_and(|a| a.starts_with(back_prefix)), "{info}");
+    assert!(info["NetworkSettings"]["Networks"]["front"]["IPAddress"].is_string(), "{info}");
+    let net: serde_json::Value = serde_json::from_str(&e.ok(&["network", "inspect", "back"])).unwrap();
+    assert_eq!(net[0]["Containers"].as_object().map(|c| c.len()), Some(2), "{net}");
+    let out = e.run(&["network", "connect", "back", "api"]);
+    assert!(!out.status.success() && text(&out.stderr).contains("already exists"), "{}", text(&out.stderr));
+    let out = e.run(&["network", "rm", "back"]);
+    assert!(!out.status.success() && text(&out.stderr).contains("api"), "{}", text(&out.stderr));
+
+    e.ok(&["network", "disconnect", "back", "api"]);
+    assert!(!e.ok(&["exec", "api", "ls", "/sys/class/net"]).contains("eth1"));
+    assert!(!hosts("db").contains("api") && !hosts("api").contains("db"));
+    let out = e.run(&["network", "disconnect", "back", "api"]);
+    assert!(!out.status.success() && text(&out.stderr).contains("not connected"), "{}", text(&out.stderr));
+    let out = e.run(&["network", "disconnect", "front", "api"]);
+    assert!(!out.status.success() && text(&out.stderr).contains("created with"), "{}", text(&out.stderr));
+
+    // a stopped container: connected now, its address there when it starts
+    e.ok(&["stop", "-t", "0", "web"]);
+    let fixed = format!("{back_prefix}77");
+    e.ok(&["network", "connect", "--ip", &fixed, "back", "web"]);
+    e.ok(&["start", "web"]);
+    assert!(e.ok(&["exec", "web", "ip", "-4", "-o", "addr", "show", "eth1"]).contains(&format!("inet {fixed}/24")));
+    e.ok(&["exec", "web", "ping", "-c1", "-W2", "db"]);
+    e.ok(&["rm", "-f", "api", "web", "db"]);
+    e.ok(&["network", "rm", "front", "back"]);
+    assert!(e.addresses().is_empty(), "{:?}", e.addresses());
+    e.assert_clean();
+}

@@ -19,9 +19,14 @@ use std::path::Path;
 
 pub const ALIAS_PREFIX: &str = "skiff:";
 
-/// The host end's name for a container.
-pub fn veth_name(id: &str) -> String {
-    format!("vsk{}", &id[..8.min(id.len())])
+/// The host end's name for a container's network `slot` (0: its own).
+pub fn veth_name(id: &str, slot: u8) -> String {
+    let base = format!("vsk{}", &id[..8.min(id.len())]);
+    if slot == 0 {
+        base
+    } else {
+        format!("{base}{slot}")
+    }
 }
 
 /// The container's MAC: locally administered, from its address.
@@ -85,13 +90,16 @@ pub fn in_netns<T: Send + 'static>(netns: &Path, f: impl FnOnce(&mut Netlink) ->
     .map_err(|_| Error("network namespace thread panicked".into()))?
 }
 
-/// Plugs the container's namespace into the bridge: veth pair, `eth0` with
-/// `ip/prefix`, up, default route via the gateway.
-pub fn attach(nl: &mut Netlink, bridge: u32, id: &str, dir: &Path, netns: &Path, ip: Ipv4Addr, subnet: Subnet) -> Result<()> {
-    let host = veth_name(id);
+/// Plugs the container's namespace into the bridge: veth pair, `eth<slot>`
+/// with `ip/prefix`, up; for slot 0 (its own network) the default route
+/// via the gateway.
+#[allow(clippy::too_many_arguments)]
+pub fn attach(nl: &mut Netlink, bridge: u32, id: &str, slot: u8, dir: &Path, netns: &Path, ip: Ipv4Addr, subnet: Subnet) -> Result<()> {
+    let host = veth_name(id, slot);
+    let inner = format!("eth{slot}");
     let alias = format!("{ALIAS_PREFIX}{}", dir.display());
     let ns = std::fs::File::open(netns).ctx(|| format!("open {}", netns.display()))?;
-    match nl.add_veth(&host, &alias, bridge, "eth0", ns.as_raw_fd(), mac_of(ip)) {
+    match nl.add_veth(&host, &alias, bridge, &inner, ns.as_raw_fd(), mac_of(ip)) {
         Err(e) if e.errno == libc::EEXIST => {
             // A veth of this name is left from a container that is gone (or
             // this one's earlier, interrupted attempt): replace it.
@@ -100,23 +108,26 @@ pub fn attach(nl: &mut Netlink, bridge: u32, id: &str, dir: &Path, netns: &Path,
                 return err(format!("{}: {host} belongs to another container", e.err.0));
             }
             nl.del_link(&host)?;
-            nl.add_veth(&host, &alias, bridge, "eth0", ns.as_raw_fd(), mac_of(ip))?;
+            nl.add_veth(&host, &alias, bridge, &inner, ns.as_raw_fd(), mac_of(ip))?;
         }
         r => r?,
     }
     let gateway = subnet.gateway();
     in_netns(netns, move |nl| {
-        let eth0 = nl.link("eth0")?.ok_or_else(|| Error("eth0 is missing in the container's namespace".into()))?;
-        nl.add_address(eth0.index, ip, subnet.prefix)?;
-        nl.set_up(eth0.index)?;
-        Ok(nl.add_default_route(gateway)?)
+        let eth = nl.link(&inner)?.ok_or_else(|| Error(format!("{inner} is missing in the container's namespace")))?;
+        nl.add_address(eth.index, ip, subnet.prefix)?;
+        nl.set_up(eth.index)?;
+        if slot == 0 {
+            nl.add_default_route(gateway)?;
+        }
+        Ok(())
     })
 }
 
 /// Deletes the container's veth (both ends go); false when there was none
 /// or it belongs to another container (same 8 hex digits of id).
-pub fn detach(nl: &mut Netlink, id: &str, dir: &Path) -> Result<bool> {
-    let name = veth_name(id);
+pub fn detach(nl: &mut Netlink, id: &str, slot: u8, dir: &Path) -> Result<bool> {
+    let name = veth_name(id, slot);
     let alias = format!("{ALIAS_PREFIX}{}", dir.display());
     match nl.link(&name)? {
         Some(l) if l.alias.is_empty() || l.alias == alias || owner_gone(&l.alias) => Ok(nl.del_link(&name)?),

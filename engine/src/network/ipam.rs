@@ -118,6 +118,12 @@ impl Addresses {
         self.by_ip.iter().find(|(_, v)| *v == id).map(|(k, _)| *k)
     }
 
+    /// The container's address on `subnet` (a container on several
+    /// networks has one on each).
+    pub fn of_in(&self, id: &str, subnet: Subnet) -> Option<Ipv4Addr> {
+        self.by_ip.iter().find(|(k, v)| *v == id && subnet.contains(**k)).map(|(k, _)| *k)
+    }
+
     /// Drops the addresses of containers that no longer exist; returns them.
     pub fn reclaim(&mut self, root: &Path) -> Vec<Ipv4Addr> {
         let dead: Vec<Ipv4Addr> = self.by_ip.iter().filter(|(_, id)| !container_exists(root, id)).map(|(ip, _)| *ip).collect();
@@ -135,7 +141,7 @@ impl Addresses {
         match self.by_ip.get(&ip) {
             Some(other) if other != id => err(format!("Address already in use: {ip} (container {})", &other[..12.min(other.len())])),
             _ => {
-                self.by_ip.retain(|_, v| v != id);
+                self.by_ip.retain(|k, v| v != id || !subnet.contains(*k));
                 self.by_ip.insert(ip, id.to_string());
                 Ok(ip)
             }
@@ -144,10 +150,8 @@ impl Addresses {
 
     /// The container's address: the one it has, else the lowest free one.
     pub fn allocate(&mut self, subnet: Subnet, id: &str) -> Result<Ipv4Addr> {
-        if let Some(ip) = self.of(id) {
-            if subnet.contains(ip) {
-                return Ok(ip);
-            }
+        if let Some(ip) = self.of_in(id, subnet) {
+            return Ok(ip);
         }
         for n in subnet.hosts() {
             let ip = Ipv4Addr::from(n);
@@ -159,10 +163,13 @@ impl Addresses {
         err(format!("no free address left in {subnet} ({} in use)", self.by_ip.len()))
     }
 
-    pub fn release(&mut self, id: &str) -> Option<Ipv4Addr> {
-        let ip = self.of(id)?;
-        self.by_ip.remove(&ip);
-        Some(ip)
+    /// Frees every address of the container; returns them.
+    pub fn release(&mut self, id: &str) -> Vec<Ipv4Addr> {
+        let ips: Vec<Ipv4Addr> = self.by_ip.iter().filter(|(_, v)| *v == id).map(|(k, _)| *k).collect();
+        for ip in &ips {
+            self.by_ip.remove(ip);
+        }
+        ips
     }
 }
 
@@ -202,7 +209,7 @@ mod tests {
         a.save(&root).unwrap();
         let mut a = Addresses::load(&root).unwrap();
         assert_eq!(a.of("a"), Some(Ipv4Addr::new(10, 1, 2, 2)));
-        assert_eq!(a.release("a"), Some(Ipv4Addr::new(10, 1, 2, 2)));
+        assert_eq!(a.release("a"), [Ipv4Addr::new(10, 1, 2, 2)]);
         assert_eq!(a.allocate(s, "b").unwrap(), Ipv4Addr::new(10, 1, 2, 2));
         // "b" has no record: a crashed run. The next allocation reclaims it.
         assert_eq!(a.reclaim(&root), vec![Ipv4Addr::new(10, 1, 2, 2)]);

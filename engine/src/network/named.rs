@@ -158,7 +158,7 @@ pub fn remove(root: &Path, name: &str) -> Result<()> {
         }
         return err(format!("network {name} not found"));
     };
-    let users: Vec<String> = record::list(root).unwrap_or_default().into_iter().filter(|r| r.network == n.name).map(|r| r.name).collect();
+    let users: Vec<String> = record::list(root).unwrap_or_default().into_iter().filter(|r| super::on_network(r, &n.name)).map(|r| r.name).collect();
     if !users.is_empty() {
         return err(format!("error while removing network: network {name} id {} has active endpoints ({})", n.id, users.join(", ")));
     }
