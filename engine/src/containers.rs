@@ -99,6 +99,8 @@ pub struct RunOpts {
     pub network_aliases: Vec<String>,
     pub ip: Option<String>,
     pub links: Vec<String>,
+    /// `--cgroupns private|host` ("" host: docker's default on cgroup v1).
+    pub cgroupns: String,
     pub image: String,
     pub cmd: Vec<String>,
 }
@@ -396,6 +398,11 @@ pub fn create(env: &Env, o: &RunOpts) -> Result<Record> {
         ipc: share(env, "ipc", &o.ipc)?,
         uts,
         oom_score_adj: o.oom_score_adj,
+        cgroupns: match o.cgroupns.as_str() {
+            "" | "host" => false,
+            "private" => true,
+            m => return err(format!("invalid cgroup namespace mode: {m} (host or private)")),
+        },
         ..Default::default()
     };
     for d in &o.devices {

@@ -103,6 +103,15 @@ const RUN_FLAGS: &[Flag] = &[
     flag("network-alias", None, true),
     flag("ip", None, true),
     flag("link", None, true),
+    flag("cgroupns", None, true),
+    flag("memory-swappiness", None, true),
+    flag("userns", None, true),
+    flag("quiet", Some('q'), false),
+    // taken as docker takes them; what they ask is what happens anyway
+    flag("sig-proxy", None, false),
+    flag("detach-keys", None, true),
+    flag("disable-content-trust", None, false),
+    flag("attach", Some('a'), true),
 ];
 
 fn fail(code: i32, msg: impl std::fmt::Display) -> i32 {
@@ -213,6 +222,7 @@ fn run_opts(p: &Parsed) -> Result<RunOpts, String> {
         network_aliases: p.all("network-alias").into_iter().map(String::from).collect(),
         ip: p.get("ip").map(String::from),
         links: p.all("link").into_iter().map(String::from).collect(),
+        cgroupns: p.get("cgroupns").unwrap_or("").to_string(),
         security_opt: p.all("security-opt").into_iter().map(String::from).collect(),
         add_host: p.all("add-host").into_iter().map(String::from).collect(),
         pid: p.get("pid").unwrap_or("").to_string(),
@@ -232,6 +242,15 @@ fn run_opts(p: &Parsed) -> Result<RunOpts, String> {
         ..Default::default()
     };
     o.limits = limits(p)?;
+    o.limits.memory_swappiness = p.get("memory-swappiness").map(|v| v.parse::<i64>().map_err(|_| format!("invalid value {v:?} for --memory-swappiness"))).transpose()?.and_then(|v| u64::try_from(v).ok());
+    if let Some(u) = p.get("userns").filter(|u| !u.is_empty() && *u != "host") {
+        return Err(format!("--userns {u}: user namespaces are not supported (host is)"));
+    }
+    for a in p.all("attach") {
+        if !["stdin", "stdout", "stderr"].contains(&a.to_lowercase().as_str()) {
+            return Err(format!("invalid argument \"{a}\" for \"-a, --attach\" flag: valid streams are STDIN, STDOUT and STDERR"));
+        }
+    }
     if let Some(s) = p.get("shm-size") {
         o.shm_size = Some(oci::parse_size(s).map_err(|e| format!("invalid --shm-size: {}", e.0))?).filter(|n| *n > 0);
     }
@@ -286,7 +305,7 @@ fn management_alias(cmd: &str, rest: &[String]) -> (String, Vec<String>) {
 /// docker's `run --pull missing|always|never` (default missing): the image
 /// is pulled first when it is not here (or always), with docker's lines on
 /// stderr so that stdout stays the container's.
-fn pull_for_run(root: &std::path::Path, image: &str, policy: Option<&str>, platform: Option<&str>) -> Result<(), String> {
+fn pull_for_run(root: &std::path::Path, image: &str, policy: Option<&str>, platform: Option<&str>, quiet: bool) -> Result<(), String> {
     use skiff_engine::registry;
     let policy = policy.unwrap_or("missing");
     if !["missing", "always", "never"].contains(&policy) {
@@ -297,12 +316,13 @@ fn pull_for_run(root: &std::path::Path, image: &str, policy: Option<&str>, platf
     if policy == "never" || (policy == "missing" && here) {
         return Ok(());
     }
-    if !here {
+    if !here && !quiet {
         let last = image.rsplit('/').next().unwrap_or(image);
         let shown = if last.contains(':') || last.contains('@') { image.to_string() } else { format!("{image}:latest") };
         eprintln!("Unable to find image '{shown}' locally");
     }
     let mut opts = registry::Options::new(root, &[]).map_err(|e| e.0)?;
+    opts.quiet = quiet;
     opts.platform = platform.map(registry::parse_platform).transpose().map_err(|e| e.0)?;
     let mut progress = registry::progress::Progress::on_stderr();
     registry::pull::pull(&store, image, &opts, &mut progress).map(drop).map_err(|e| e.0)
@@ -473,7 +493,7 @@ fn real_main(args: Vec<String>) -> i32 {
                 Ok(o) => o,
                 Err(e) => return fail(125, e),
             };
-            if let Err(e) = pull_for_run(&root, &o.image, p.get("pull"), p.get("platform")) {
+            if let Err(e) = pull_for_run(&root, &o.image, p.get("pull"), p.get("platform"), p.on("quiet")) {
                 return fail(125, e);
             }
             if cmd == "create" {
@@ -800,7 +820,7 @@ fn real_main(args: Vec<String>) -> i32 {
                 no_cache: p.on("no-cache"),
             };
             let policy = if p.on("pull") { "always" } else { "missing" };
-            let base = |image: &str| pull_for_run(&root, image, Some(policy), p.get("platform")).map_err(skiff_engine::error::Error);
+            let base = |image: &str| pull_for_run(&root, image, Some(policy), p.get("platform"), p.on("quiet")).map_err(skiff_engine::error::Error);
             match skiff_engine::build::build(&env, std::path::Path::new(context), &o, &base) {
                 Ok(id) => match p.get("iidfile") {
                     Some(f) => match std::fs::write(f, &id) {

@@ -109,6 +109,8 @@ pub struct Limits {
     pub cpuset_cpus: Option<String>,
     pub cpuset_mems: Option<String>,
     pub blkio_weight: Option<u16>,
+    /// `--memory-swappiness` (0-100; run only: runc's update has no flag).
+    pub memory_swappiness: Option<u64>,
 }
 
 impl Limits {
@@ -128,6 +130,9 @@ impl Limits {
             if r > m {
                 return err("Minimum memory limit can not be less than memory reservation limit, see usage");
             }
+        }
+        if let Some(v) = self.memory_swappiness.filter(|v| *v > 100) {
+            return err(format!("Invalid value: {v}, valid memory swappiness range is 0-100"));
         }
         if self.blkio_weight.is_some_and(|w| w != 0 && !(10..=1000).contains(&w)) {
             return err("Range of blkio weight is from 10 to 1000");
@@ -163,7 +168,7 @@ fn cfs(l: &Limits) -> (Option<i64>, Option<u64>) {
 /// `update` flag for it ("" where runc has none) and its value.
 fn limit_fields(l: &Limits) -> Vec<(&'static str, &'static str, &'static str, Value)> {
     let (quota, period) = cfs(l);
-    let fields: [(&str, &str, &str, Option<Value>); 11] = [
+    let fields: [(&str, &str, &str, Option<Value>); 12] = [
         ("memory", "limit", "--memory", l.memory.map(Value::from)),
         ("memory", "swap", "--memory-swap", l.memory_swap.map(Value::from)),
         ("memory", "reservation", "--memory-reservation", l.memory_reservation.map(Value::from)),
@@ -175,6 +180,7 @@ fn limit_fields(l: &Limits) -> Vec<(&'static str, &'static str, &'static str, Va
         ("cpu", "mems", "--cpuset-mems", l.cpuset_mems.clone().map(Value::from)),
         ("pids", "limit", "--pids-limit", l.pids.map(Value::from)),
         ("blockIO", "weight", "--blkio-weight", l.blkio_weight.map(Value::from)),
+        ("memory", "swappiness", "", l.memory_swappiness.map(Value::from)),
     ];
     fields.into_iter().filter_map(|(section, key, flag, v)| Some((section, key, flag, v?))).collect()
 }
@@ -304,6 +310,8 @@ pub struct Extras {
     pub ipc: Share,
     pub uts: Share,
     pub oom_score_adj: i32,
+    /// `--cgroupns private`: a cgroup namespace of its own.
+    pub cgroupns: bool,
 }
 
 pub struct Input<'a> {
@@ -427,6 +435,9 @@ pub fn config(i: &Input) -> Result<Value> {
     }
     if let Some(ns) = i.netns {
         namespaces.push(json!({"type": "network", "path": ns}));
+    }
+    if i.extras.cgroupns {
+        namespaces.push(json!({"type": "cgroup"}));
     }
     let mut rules = vec![json!({"allow": i.privileged, "access": "rwm"})];
     rules.extend(i.extras.devices.iter().map(|d| d.rule()));

@@ -1046,3 +1046,35 @@ fn volumes_from_label_file_domainname_and_link() {
     assert!(!out.status.success() && text(&out.stderr).contains("non running"), "{}", text(&out.stderr));
     e.ok(&["rm", "-f", "src"]);
 }
+
+/// --cgroupns private (the container sees its cgroup as /), host by
+/// default as docker on cgroup v1; --memory-swappiness reaches the cgroup
+/// (0-100); flags docker users pass that change nothing here are taken
+/// (-a, --sig-proxy, --detach-keys, -q), --userns other than host is not.
+#[test]
+fn cgroupns_swappiness_and_taken_flags() {
+    let e = Engine::new("cgns");
+    let mem = |flags: &[&str]| {
+        let mut a = vec!["run", "--rm", "--network", "none"];
+        a.extend_from_slice(flags);
+        a.extend_from_slice(&["busybox", "sh", "-c", "grep :memory: /proc/self/cgroup"]);
+        e.ok(&a).trim().to_string()
+    };
+    assert_eq!(mem(&["--cgroupns", "private"]), "4:memory:/".replace("4", mem(&[]).split(':').next().unwrap()));
+    assert!(mem(&[]).contains(":memory:/skiff/"), "{}", mem(&[]));
+    let out = e.ok(&["run", "--rm", "--network", "none", "--memory-swappiness", "10", "-a", "stdout", "-a", "stderr", "--sig-proxy=false", "--detach-keys", "ctrl-x", "-q",
+        "busybox", "cat", "/sys/fs/cgroup/memory/memory.swappiness"]);
+    assert_eq!(out.trim(), "10");
+    for (args, want) in [
+        (vec!["--memory-swappiness", "101"], "valid memory swappiness range is 0-100"),
+        (vec!["--userns", "remap"], "user namespaces are not supported"),
+        (vec!["--cgroupns", "shared"], "invalid cgroup namespace mode"),
+        (vec!["-a", "stdlog"], "valid streams are STDIN, STDOUT and STDERR"),
+    ] {
+        let mut a = vec!["run", "--rm", "--network", "none"];
+        a.extend_from_slice(&args);
+        a.extend_from_slice(&["busybox", "true"]);
+        let out = e.run(&a);
+        assert!(out.status.code() == Some(125) && text(&out.stderr).contains(want), "{args:?}: {}", text(&out.stderr));
+    }
+}
