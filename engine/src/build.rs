@@ -608,6 +608,17 @@ struct Cached {
     used: u64,
 }
 
+/// `builder prune` (and `system prune`): forgets every cached step; the
+/// layers belong to images, so no space is freed. Returns how many.
+pub fn prune_cache(store: &Store) -> Result<usize> {
+    let _lock = crate::images::index::FileLock::exclusive(&store.dir.join("build-cache.lock"))?;
+    let n = cache_read(store).len();
+    match std::fs::remove_file(store.dir.join(CACHE_FILE)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e).ctx(|| "remove the build cache"),
+        _ => Ok(n),
+    }
+}
+
 fn cache_read(store: &Store) -> BTreeMap<String, Cached> {
     std::fs::read(store.dir.join(CACHE_FILE)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
 }

@@ -19,7 +19,7 @@ Containers: run create start stop kill restart rm ps logs wait inspect port rena
 Volumes:    volume create|ls|rm|inspect|prune;  Networks: network create|connect|disconnect|ls|inspect|rm|prune
 Images:     build import load save tag images rmi history image inspect|ls|rm|prune
             pull push login logout (registries: --platform, --insecure-registry HOST:PORT)
-Other:      version info, system df, system prune [-a] [--volumes]
+Other:      version info, system df, system prune [-a] [--volumes], builder prune
 
 Run 'engine COMMAND --help' for the flags (they are docker's).";
 
@@ -413,6 +413,7 @@ fn real_main(args: Vec<String>) -> i32 {
         "volume" => "create [VOLUME], ls, rm VOLUME..., inspect VOLUME..., prune [-a] [-f]",
         "network" => "create [--subnet CIDR] NETWORK, connect [--ip IP] [--alias A] NETWORK CONTAINER, disconnect NETWORK CONTAINER, ls, inspect NETWORK..., rm NETWORK..., prune",
         "image" => "build, history, import, inspect, load, ls, prune, pull, push, rm, save, tag",
+        "builder" => "prune (forget the build cache)",
         "container" => "attach, commit, cp, create, diff, exec, export, inspect, kill, logs, ls, pause, port, prune, rename, restart, rm, run, start, stats, stop, top, unpause, update, wait",
         _ => "",
     };
@@ -853,6 +854,17 @@ fn real_main(args: Vec<String>) -> i32 {
             Ok(()) => 0,
             Err(e) => fail(1, e),
         },
+        "builder" if rest.first().map(String::as_str) == Some("prune") => {
+            let flags = [flag("all", Some('a'), false), flag("force", Some('f'), false), flag("filter", None, true), flag("keep-storage", None, true)];
+            if simple(&rest[1..], &flags, "builder prune").is_err() {
+                return 125;
+            }
+            images(&|s| {
+                let n = skiff_engine::build::prune_cache(s)?;
+                println!("Deleted build cache objects: {n}\nTotal reclaimed space: 0B");
+                Ok(())
+            })
+        }
         "system" if rest.first().map(String::as_str) == Some("df") => {
             let running: Vec<String> = skiff_engine::record::list(&root)
                 .unwrap_or_default()
@@ -931,13 +943,10 @@ fn real_main(args: Vec<String>) -> i32 {
                     if simple(more, &[flag("force", Some('f'), false), flag("filter", None, true)], "network prune").is_err() {
                         return 125;
                     }
-                    let recs = skiff_engine::record::list(&root).unwrap_or_default();
-                    let used = |n: &str| recs.iter().any(|r| network::on_network(r, n));
-                    let gone: Vec<String> = network::named::list(&root).into_iter().filter(|n| !used(&n.name)).filter(|n| network::named::remove(&root, &n.name).is_ok()).map(|n| n.name).collect();
-                    if !gone.is_empty() {
-                        println!("Deleted Networks:\n{}", gone.join("\n"));
+                    match skiff_engine::commands::prune::prune_networks(&env) {
+                        Ok(_) => 0,
+                        Err(e) => fail(1, e),
                     }
-                    0
                 }
                 Some((sub, more)) if sub == "connect" || sub == "disconnect" => {
                     let flags = [flag("ip", None, true), flag("alias", None, true), flag("force", Some('f'), false), flag("link", None, true)];

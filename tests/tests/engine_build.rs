@@ -163,6 +163,9 @@ fn build_cache_reuses_unchanged_steps() {
     let (hits, fresh) = build(&["--no-cache"]);
     assert_eq!(hits, 0, "--no-cache");
     assert_ne!(fresh, changed);
+    assert_eq!(build(&[]).0, 2, "the --no-cache build was cached");
+    assert!(e.ok(&["builder", "prune", "-f"]).starts_with("Deleted build cache objects: "));
+    assert_eq!(build(&[]).0, 0, "builder prune forgets the cache");
 }
 
 /// Multi-stage: COPY --from a named stage (two layers: a merged view),

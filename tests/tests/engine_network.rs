@@ -401,6 +401,9 @@ fn user_defined_networks() {
     let out = e.run(&["network", "create", "twice"]);
     assert!(!out.status.success() && text(&out.stderr).contains("already exists"), "{}", text(&out.stderr));
     assert_eq!(e.ok(&["network", "prune", "-f"]).trim(), "Deleted Networks:\ntwice");
+    e.ok(&["network", "create", "--subnet", &subnet, "idle"]);
+    assert!(e.ok(&["system", "prune", "-f"]).contains("Deleted Networks:\nidle\n"));
+    assert!(!e.ok(&["network", "ls"]).contains("idle"));
     e.assert_clean();
 }
 

@@ -151,6 +151,19 @@ fn prune_containers(env: &Env, f: &Filters) -> Result<u64> {
     section("Containers", &containers::prune(env, &|r| f.container(r))?)
 }
 
+/// The user-defined networks no container is on (their bridges go too).
+pub fn prune_networks(env: &Env) -> Result<u64> {
+    use crate::network::{named, on_network};
+    let recs = crate::record::list(&env.root)?;
+    let gone: Vec<(String, u64)> = named::list(&env.root)
+        .into_iter()
+        .filter(|n| !recs.iter().any(|r| on_network(r, &n.name)))
+        .filter(|n| named::remove(&env.root, &n.name).is_ok())
+        .map(|n| (n.name, 0))
+        .collect();
+    section("Networks", &gone)
+}
+
 fn prune_volumes(env: &Env, all: bool, f: &Filters) -> Result<u64> {
     section("Volumes", &volumes::prune(&env.root, all, &|_, m| f.volume(m))?)
 }
@@ -206,6 +219,7 @@ pub fn system(env: &Env, store: &Store, all: bool, with_volumes: bool, force: bo
             m += "  - all anonymous volumes not used by at least one container\n";
         }
         m += if all { "  - all images without at least one container associated to them\n" } else { "  - all dangling images\n" };
+        m += "  - all build cache\n";
         if !f.is_empty() {
             m += "\n  Items to be pruned will be filtered with:\n";
             for s in &f.shown {
@@ -218,10 +232,14 @@ pub fn system(env: &Env, store: &Store, all: bool, with_volumes: bool, force: bo
         }
     }
     let mut freed = prune_containers(env, f)?;
+    if f.is_empty() {
+        freed += prune_networks(env)?;
+    }
     if with_volumes {
         freed += prune_volumes(env, false, f)?;
     }
     freed += image_cmds::prune_section(store, all, &|d| f.image(d))?;
+    crate::build::prune_cache(store)?;
     total(freed)
 }
 
