@@ -884,7 +884,8 @@ fn update_limits_and_restart_policy() {
     assert!(table.starts_with("CONTAINER ID") && table.contains("CPU %") && table.contains("MEM USAGE / LIMIT") && table.contains("NET I/O"), "{table}");
     // without --no-stream the table is redrawn every second until stopped
     let mut child = e.cmd(&["stats", "--format", "{{.Name}} {{.PIDs}}", &id]).stdout(std::process::Stdio::piped()).spawn().unwrap();
-    std::thread::sleep(Duration::from_millis(2800));
+    // tables at about 0.5, 1.5, 2.5... s: two are due well within 4 s
+    std::thread::sleep(Duration::from_millis(4000));
     let _ = child.kill();
     let out = child.wait_with_output().unwrap();
     let shown = text(&out.stdout);
