@@ -53,17 +53,17 @@ pub fn commit(env: &Env, reference: &str, tag: Option<&str>, o: &Options) -> Res
 
 fn commit_held(store: &Store, rec: &Record, upper: &Path, tags: &[String], o: &Options) -> Result<String> {
     let parent = store.details(&rec.image_id)?;
-    let mut hidden: Vec<String> = rec.mounts.iter().map(|m| m.destination.clone()).collect();
-    hidden.push("/dev/init".into());
-    let staged = layer_from_dir(store, upper, &hidden)?;
-    let (diff_id, tar_size) = (staged.diff_id.clone(), staged.tar_size);
-    let layer = layers::commit(store, staged, parent.layers.last().map(|l| l.chain_id.as_str()))?;
-
+    // the changes first: a bad one fails before any work
     let mut cfg: Value = serde_json::from_slice(&parent.config_bytes).ctx(|| format!("parse the config of {}", parent.id))?;
     let mut run = container_config(&cfg["config"], rec);
     for c in &o.changes {
         crate::build::apply_change(&mut run, c)?;
     }
+    let mut hidden: Vec<String> = rec.mounts.iter().map(|m| m.destination.clone()).collect();
+    hidden.push("/dev/init".into());
+    let staged = layer_from_dir(store, upper, &hidden)?;
+    let (diff_id, tar_size) = (staged.diff_id.clone(), staged.tar_size);
+    let layer = layers::commit(store, staged, parent.layers.last().map(|l| l.chain_id.as_str()))?;
     let created = config::now_rfc3339();
     cfg["config"] = run;
     cfg["created"] = created.clone().into();
