@@ -863,3 +863,34 @@ fn pull_of_a_200_mib_layer_stays_under_32_mib_resident() {
     assert_eq!(std::fs::metadata(&file).map(|m| m.len()).ok(), Some(200 << 20), "{}", file.display());
     eprintln!("peak RSS: pull {pull_kib} KiB, push {push_kib} KiB");
 }
+
+/// Images the engine makes (build's RUN and COPY layers, commit's layer)
+/// push and pull like any other: the registry gets their uncompressed
+/// layers under their diff ids, another store pulls the same image id and
+/// runs it.
+#[test]
+fn built_and_committed_images_push_and_pull() {
+    let reg = Registry::start();
+    let (e1, e2) = (Engine::new("reg-build"), Engine::new("reg-build-pull"));
+    let ctx = e1.dir.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("note"), "copied\n").unwrap();
+    std::fs::write(ctx.join("Dockerfile"), "FROM busybox\nRUN echo ran > /ran\nCOPY note /note\nCMD [\"cat\", \"/ran\", \"/note\"]\n").unwrap();
+    let built = reg.name("skiff/built:1");
+    e1.ok(&["build", "--network", "none", "-t", &built, &ctx.to_string_lossy()]);
+    let out = e1.ok(&["push", &built]);
+    assert_eq!(out.matches(": Pushed").count(), 4, "busybox's layer, RUN's, COPY's and the config: {out}");
+    let id = e1.ok(&["run", "-d", "--network", "none", &built, "sh", "-c", "echo changed > /c; sleep 60"]).trim().to_string();
+    assert!(wait_until(std::time::Duration::from_secs(20), || e1.run(&["exec", &id, "test", "-e", "/c"]).status.success()));
+    let snap = reg.name("skiff/snap:1");
+    e1.ok(&["commit", &id, &snap]);
+    e1.ok(&["push", &snap]);
+    e1.ok(&["rm", "-f", &id]);
+
+    e2.ok(&["pull", &built]);
+    e2.ok(&["pull", &snap]);
+    assert_eq!(e2.inspect_image(&built), e1.inspect_image(&built));
+    assert_eq!(e2.inspect_image(&snap), e1.inspect_image(&snap));
+    assert_eq!(e2.ok(&["run", "--rm", "--network", "none", &built]), "ran\ncopied\n");
+    assert_eq!(e2.ok(&["run", "--rm", "--network", "none", &snap, "cat", "/c", "/note"]), "changed\ncopied\n");
+}
