@@ -496,9 +496,20 @@ impl Builder<'_> {
             }
         };
         let mut items = Vec::new();
+        let mut fetched = None;
         for src in &w {
             if add && (src.starts_with("http://") || src.starts_with("https://")) {
-                return err(format!("ADD {src}: remote URLs are not supported here; fetch them with RUN (wget) instead"));
+                // fetched into the store's tmp/ (under the build's hold); not extracted
+                let dir = match &fetched {
+                    Some(d) => d,
+                    None => fetched.insert(crate::images::Temp::dir(self.store.temp_path("add"))?),
+                };
+                let path = fetch(&self.env.root, src, dir.path())?;
+                let meta = std::fs::metadata(&path).ctx(|| format!("stat {}", path.display()))?;
+                let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let target = if dest_is_dir { join(&dest, &name) } else { dest.clone() };
+                items.push((path, meta, target, false));
+                continue;
             }
             let found = self.sources(&root, src, ignore)?;
             if found.is_empty() {
@@ -513,11 +524,12 @@ impl Builder<'_> {
                 } else {
                     dest.clone()
                 };
-                items.push((path, meta, target));
+                let extract = add && meta.is_file() && is_archive(&path);
+                items.push((path, meta, target, extract));
             }
         }
         let ig = self.ignore.clone();
-        let mut spec = Spec { owner, mode, add, root: root.clone(), ignore: if ignore { Some(&ig) } else { None }, image_layers: &image_layers, hashing: true };
+        let mut spec = Spec { owner, mode, root: root.clone(), ignore: if ignore { Some(&ig) } else { None }, image_layers: &image_layers, hashing: true };
         let created_by = format!("/bin/sh -c #(nop) {} {} in {dest}", ins.keyword, w.join(" "));
         // the step's inputs: what it would write (times left out, as docker does)
         let mut h = crate::images::digest::HashWriter::default();
@@ -639,6 +651,29 @@ fn cache_put(store: &Store, key: &str, c: Cached) -> Result<()> {
     crate::images::index::write_atomic(&store.dir.join(CACHE_FILE), &bytes)
 }
 
+/// ADD URL: the file fetched into `dir`, named after the URL's last path
+/// segment, mode 0600 (docker's). Loopback URLs go without a proxy.
+fn fetch(root: &Path, url: &str, dir: &Path) -> Result<PathBuf> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let name = path.split(['?', '#']).next().unwrap_or("").rsplit('/').next().unwrap_or("");
+    if name.is_empty() || name == "." || name == ".." {
+        return err(format!("ADD {url}: cannot determine a file name from the URL; give the destination as a file"));
+    }
+    let insecure = if url.starts_with("http://") { vec![host.to_string()] } else { Vec::new() };
+    let mut c = crate::registry::client::Client::new(root, host, "", &insecure, Vec::new())?;
+    let what = format!("ADD {url}");
+    let resp = c.get(&what, url, None)?;
+    if !resp.status().is_success() {
+        return Err(c.status_error(&what, resp));
+    }
+    let p = dir.join(name);
+    let mut f = std::fs::File::create(&p).ctx(|| format!("create {}", p.display()))?;
+    std::io::copy(&mut c.reader(resp), &mut f).ctx(|| format!("{what}: download"))?;
+    std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o600)).ctx(|| format!("chmod {}", p.display()))?;
+    Ok(p)
+}
+
 /// Fills empty `dir` from stdin: a tar (plain, gzip, zstd) is the context,
 /// unpacked; anything else is the Dockerfile of an empty context.
 fn stdin_context(dir: &Path) -> Result<()> {
@@ -666,7 +701,6 @@ fn store_stage(store: &Store, st: &mut Stage, tags: &[String]) -> Result<String>
 struct Spec<'a> {
     owner: Option<(u64, u64)>,
     mode: Option<u32>,
-    add: bool,
     root: PathBuf,
     ignore: Option<&'a dockerfile::Ignore>,
     image_layers: &'a [PathBuf],
@@ -675,17 +709,19 @@ struct Spec<'a> {
 }
 
 impl Spec<'_> {
-    fn write(&self, items: &[(PathBuf, std::fs::Metadata, String)], out: impl Write) -> Result<()> {
+    /// Writes `items` (source, its metadata, where it goes, whether it is
+    /// an archive ADD extracts) as a layer tar.
+    fn write(&self, items: &[(PathBuf, std::fs::Metadata, String, bool)], out: impl Write) -> Result<()> {
         let mut b = tar::Builder::new(out);
         let mut made_dirs = std::collections::BTreeSet::new();
-        for (path, meta, target) in items {
+        for (path, meta, target, extract) in items {
             self.parents(&mut b, target, &mut made_dirs)?;
             if meta.is_dir() {
                 if target != "/" {
                     self.put(&mut b, path, meta, target)?;
                 }
                 self.tree(&mut b, path, target)?;
-            } else if self.add && is_archive(path) {
+            } else if *extract {
                 self.parents(&mut b, &join(target, "x"), &mut made_dirs)?;
                 self.extract(&mut b, path, target)?;
             } else {

@@ -307,3 +307,53 @@ fn build_from_stdin() {
     let tmp = e.root().join("images/tmp");
     assert_eq!(std::fs::read_dir(&tmp).map(|d| d.count()).unwrap_or(0), 0, "left in {}", tmp.display());
 }
+
+/// ADD of a URL (here a server on loopback): the file lands under the
+/// destination with docker's mode 0600 and is not extracted even when it
+/// is an archive; a missing file is a clear error.
+#[test]
+fn add_fetches_urls() {
+    let e = Engine::new("addurl");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    // answers until the test is done (at most 30 s, at most 10 requests)
+    let server = std::thread::spawn(move || {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let mut served = 0;
+        while served < 10 && std::time::Instant::now() < deadline {
+            let Ok((mut c, _)) = listener.accept() else {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                continue;
+            };
+            served += 1;
+            c.set_nonblocking(false).unwrap();
+            let mut req = [0u8; 2048];
+            let n = std::io::Read::read(&mut c, &mut req).unwrap_or(0);
+            let line = String::from_utf8_lossy(&req[..n]).lines().next().unwrap_or("").to_string();
+            let (status, body): (&str, &[u8]) = if line.starts_with("GET /files/tool.sh ") {
+                ("200 OK", b"#!/bin/sh\necho tool\n")
+            } else if line.starts_with("GET /files/data.tar.gz ") {
+                ("200 OK", b"\x1f\x8b not really gzip")
+            } else if line.starts_with("GET /stop ") {
+                break;
+            } else {
+                ("404 Not Found", b"no")
+            };
+            let head = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+            let _ = std::io::Write::write_all(&mut c, head.as_bytes());
+            let _ = std::io::Write::write_all(&mut c, body);
+        }
+    });
+    let ctx = e.dir.path().join("ctx");
+    let base = format!("http://127.0.0.1:{port}/files");
+    write(&ctx, "Dockerfile", &format!("FROM busybox\nADD {base}/tool.sh /usr/local/bin/\nADD {base}/data.tar.gz /opt/\n"));
+    e.ok(&["build", "--network", "none", "-t", "fetched", ctx.to_str().unwrap()]);
+    let out = e.run_busybox_image("fetched", &["sh", "-c", "stat -c %a /usr/local/bin/tool.sh; cat /usr/local/bin/tool.sh; head -c 2 /opt/data.tar.gz | od -An -tx1"]);
+    assert_eq!(out, "600\n#!/bin/sh\necho tool\n 1f 8b\n");
+    write(&ctx, "Dockerfile", &format!("FROM busybox\nADD {base}/missing.bin /x\n"));
+    let out = e.run(&["build", "--network", "none", ctx.to_str().unwrap()]);
+    assert!(!out.status.success() && text(&out.stderr).contains("missing.bin") && text(&out.stderr).contains("404"), "{}", text(&out.stderr));
+    let _ = std::net::TcpStream::connect(("127.0.0.1", port)).and_then(|mut s| std::io::Write::write_all(&mut s, b"GET /stop HTTP/1.1\r\n\r\n"));
+    server.join().unwrap();
+}
