@@ -367,17 +367,26 @@ impl Builder<'_> {
             }
         }
         let st = self.stages.last_mut().ok_or_else(no_stage)?;
-        let cmd = match &ins.args {
-            Args::Json(v) => v.clone(),
-            Args::Text(t) => st.shell().into_iter().chain([t.clone()]).collect(),
+        let script = match &ins.args {
+            // `RUN <<EOF`: the here-document is the script
+            Args::Text(t) if ins.heredocs.len() == 1 && dockerfile::heredoc(t.trim()).is_some() => Some(ins.heredocs[0].body.clone()),
+            // here-documents feeding a command: the shell reads them as written
+            Args::Text(t) if !ins.heredocs.is_empty() => Some(format!("{t}\n{}", ins.heredocs.iter().map(|h| format!("{}{}\n", h.body, h.name)).collect::<String>())),
+            Args::Text(t) => Some(t.clone()),
+            Args::Json(_) => None,
+        };
+        let cmd = match (&ins.args, script) {
+            (Args::Json(v), _) => v.clone(),
+            (_, s) => st.shell().into_iter().chain(s).collect(),
         };
         // ARGs reach RUN's environment, not the image's
         let env: Vec<String> = st.args.iter().filter_map(|(k, v)| Some(format!("{k}={}", v.as_ref()?))).collect();
         let created_by = match &ins.args {
             Args::Json(v) => v.join(" "),
-            Args::Text(t) => format!("/bin/sh -c {t}"),
+            Args::Text(_) => format!("/bin/sh -c {}", cmd.last().map(String::as_str).unwrap_or("")),
         };
-        let key = step_key(&st.key, &[&ins.original, &env.join("\n")]);
+        let bodies: String = ins.heredocs.iter().map(|h| h.body.as_str()).collect();
+        let key = step_key(&st.key, &[&ins.original, &env.join("\n"), &bodies]);
         if self.reuse(&key, &created_by)? {
             return Ok(());
         }
@@ -498,13 +507,22 @@ impl Builder<'_> {
         let mut items = Vec::new();
         let mut fetched = None;
         for src in &w {
-            if add && (src.starts_with("http://") || src.starts_with("https://")) {
-                // fetched into the store's tmp/ (under the build's hold); not extracted
+            let heredoc = dockerfile::heredoc(src).and_then(|(n, _)| ins.heredocs.iter().find(|h| h.name == n));
+            if heredoc.is_some() || (add && (src.starts_with("http://") || src.starts_with("https://"))) {
+                // a here-document's file, or a URL fetched: in the store's
+                // tmp/ (under the build's hold); not extracted
                 let dir = match &fetched {
                     Some(d) => d,
                     None => fetched.insert(crate::images::Temp::dir(self.store.temp_path("add"))?),
                 };
-                let path = fetch(&self.env.root, src, dir.path())?;
+                let path = match heredoc {
+                    Some(h) => {
+                        let p = dir.path().join(&h.name);
+                        std::fs::write(&p, &h.body).ctx(|| format!("write {}", p.display()))?;
+                        p
+                    }
+                    None => fetch(&self.env.root, src, dir.path())?,
+                };
                 let meta = std::fs::metadata(&path).ctx(|| format!("stat {}", path.display()))?;
                 let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
                 let target = if dest_is_dir { join(&dest, &name) } else { dest.clone() };

@@ -29,6 +29,16 @@ pub struct Instruction {
     pub args: Args,
     /// As written, continuations joined (docker's "Step 1/5 : RUN ..." and history).
     pub original: String,
+    /// RUN/COPY/ADD here-documents (BuildKit's `<<EOF` ... `EOF`), in order.
+    pub heredocs: Vec<Heredoc>,
+}
+
+/// A here-document: the word that names it (`EOF`) and its lines, each
+/// ending in a newline (`<<-` strips their leading tabs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Heredoc {
+    pub name: String,
+    pub body: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,7 +116,24 @@ pub fn parse(text: &str) -> Result<Dockerfile> {
         if joined.trim().is_empty() {
             continue;
         }
-        let ins = instruction(&joined, start, escape)?;
+        let mut ins = instruction(&joined, start, escape)?;
+        if matches!(ins.keyword.as_str(), "RUN" | "COPY" | "ADD") {
+            // each opener's lines follow the instruction, up to its name alone on a line
+            for (name, strip) in joined.split_whitespace().filter_map(heredoc) {
+                let mut body = String::new();
+                loop {
+                    let Some(line) = lines.get(i) else { return Err(at(format!("unterminated heredoc {name}"))) };
+                    i += 1;
+                    let line = if strip { line.trim_start_matches('\t') } else { line };
+                    if line == name {
+                        break;
+                    }
+                    body.push_str(line);
+                    body.push('\n');
+                }
+                ins.heredocs.push(Heredoc { name, body });
+            }
+        }
         if !matches!(ins.keyword.as_str(), "ARG" | "FROM") && instructions.iter().all(|i| i.keyword == "ARG") {
             return Err(at("no build stage in current context".into()));
         }
@@ -191,7 +218,6 @@ fn parse_line(text: &str, line: usize, escape: char) -> Result<Instruction> {
     }
     match (kw, &args) {
         ("VOLUME", Args::Json(v)) if v.iter().any(|s| s.trim().is_empty()) => return err("VOLUME specified can not be an empty string"),
-        ("RUN" | "COPY" | "ADD", Args::Text(t)) if t.split_whitespace().any(heredoc) => return err(format!("heredocs (<<EOF) are not supported: {kw} {t}")),
         ("HEALTHCHECK", _) => {
             let (typ, cmd) = rest.split_once(char::is_whitespace).map_or((rest, ""), |(t, c)| (t, c.trim()));
             match typ.to_ascii_uppercase().as_str() {
@@ -212,13 +238,20 @@ fn parse_line(text: &str, line: usize, escape: char) -> Result<Instruction> {
         }
         _ => {}
     }
-    Ok(Instruction { line, keyword, flags, args, original: original.to_string() })
+    Ok(Instruction { line, keyword, flags, args, original: original.to_string(), heredocs: Vec::new() })
 }
 
-/// A word opening a heredoc: `<<EOF`, `<<-EOF`, `2<<"EOF"` (not `<<<`).
-fn heredoc(word: &str) -> bool {
+/// A word opening a heredoc (`<<EOF`, `<<-EOF`, `2<<"EOF"`; not `<<<`):
+/// its name, unquoted, and whether `<<-` strips leading tabs.
+pub fn heredoc(word: &str) -> Option<(String, bool)> {
     let w = word.trim_start_matches(|c: char| c.is_ascii_digit());
-    w.strip_prefix("<<").map(|n| n.strip_prefix('-').unwrap_or(n)).is_some_and(|n| !n.is_empty() && !n.contains('<'))
+    let n = w.strip_prefix("<<")?;
+    let (n, strip) = match n.strip_prefix('-') {
+        Some(n) => (n, true),
+        None => (n, false),
+    };
+    let n = n.trim_matches(|c| c == '"' || c == '\'');
+    (!n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))).then(|| (n.to_string(), strip))
 }
 
 /// Leading `--name[=value]` words and the rest of the line, as buildkit's
@@ -880,10 +913,12 @@ mod tests {
     }
 
     #[test]
-    fn heredocs_are_rejected() {
-        assert!(perr("FROM a\nRUN <<EOF\necho hi\nEOF").contains("line 2: heredocs (<<EOF) are not supported"));
-        assert!(perr("FROM a\nCOPY <<-\"EOF\" /x\nhi\nEOF").contains("heredocs"));
-        assert!(perr("FROM a\nRUN cat 3<<X").contains("heredocs"));
+    fn heredocs_are_read() {
+        let d = parse("FROM a\nRUN <<EOF\necho hi\n  \\\nEOF\nCOPY <<-\"A\" <<B /x/\n\tone\n\tA\ntwo\nB\nCMD x").unwrap();
+        assert_eq!(d.instructions.len(), 4);
+        assert_eq!(d.instructions[1].heredocs, [Heredoc { name: "EOF".into(), body: "echo hi\n  \\\n".into() }]);
+        assert_eq!(d.instructions[2].heredocs, [Heredoc { name: "A".into(), body: "one\n".into() }, Heredoc { name: "B".into(), body: "two\n".into() }]);
+        assert!(perr("FROM a\nRUN cat 3<<X\nline").contains("line 2: unterminated heredoc X"));
         // here-strings, shifts and quoted text are not heredocs
         assert_eq!(p("FROM a\nRUN cat <<< x && echo $((1<<2)) \"<<EOF\"").len(), 2);
         assert_eq!(p("FROM a\nCMD cat <<EOF").len(), 2);

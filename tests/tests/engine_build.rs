@@ -357,3 +357,29 @@ fn add_fetches_urls() {
     let _ = std::net::TcpStream::connect(("127.0.0.1", port)).and_then(|mut s| std::io::Write::write_all(&mut s, b"GET /stop HTTP/1.1\r\n\r\n"));
     server.join().unwrap();
 }
+
+/// Here-documents (BuildKit's syntax, common in current Dockerfiles): a
+/// RUN script, a here-document fed to a command (quoted: not expanded),
+/// COPY of one as a file, `<<-` stripping tabs; a changed body misses the
+/// cache.
+#[test]
+fn heredocs_in_run_and_copy() {
+    let e = Engine::new("heredoc");
+    let ctx = e.dir.path().join("ctx");
+    let df = |marker: &str| {
+        format!(
+            "# syntax=docker/dockerfile:1\nFROM busybox\nRUN <<EOF\necho one > /h1\necho {marker} >> /h1\nEOF\nRUN cat > /h2 <<'END'\nliteral $HOME\nEND\n\
+             COPY <<app.conf /etc/\na=1\napp.conf\nCOPY <<-EOF /x.txt\n\ttabbed\n\tEOF\n"
+        )
+    };
+    write(&ctx, "Dockerfile", &df("two"));
+    e.ok(&["build", "--network", "none", "-t", "hd", ctx.to_str().unwrap()]);
+    assert_eq!(e.run_busybox_image("hd", &["cat", "/h1", "/h2", "/etc/app.conf", "/x.txt"]), "one\ntwo\nliteral $HOME\na=1\ntabbed\n");
+    write(&ctx, "Dockerfile", &df("three"));
+    let out = e.ok(&["build", "--network", "none", "-t", "hd", ctx.to_str().unwrap()]);
+    assert_eq!(out.matches("Using cache").count(), 0, "the changed RUN script and the steps after it run again: {out}");
+    assert_eq!(e.run_busybox_image("hd", &["cat", "/h1"]), "one\nthree\n");
+    write(&ctx, "Dockerfile", "FROM busybox\nRUN cat <<EOF\nnever ends\n");
+    let out = e.run(&["build", "--network", "none", ctx.to_str().unwrap()]);
+    assert!(!out.status.success() && text(&out.stderr).contains("unterminated heredoc EOF"), "{}", text(&out.stderr));
+}
