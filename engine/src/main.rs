@@ -405,7 +405,7 @@ fn real_main(args: Vec<String>) -> i32 {
     let (cmd, rest) = management_alias(cmd, &args[at + 1..]);
     let cmd = &cmd;
     // commands that take no flags answer --help here; the others in their flag parsing
-    if ["port", "rename", "pause", "unpause", "import", "tag", "logout", "top", "cp", "diff", "restore", "wait"].contains(&cmd.as_str()) && rest.first().is_some_and(|a| a == "--help") {
+    if ["port", "rename", "pause", "unpause", "tag", "logout", "top", "cp", "diff", "restore", "wait"].contains(&cmd.as_str()) && rest.first().is_some_and(|a| a == "--help") {
         print!("{}", skiff_engine::flags::help(cmd, &[]));
         return 0;
     }
@@ -630,11 +630,15 @@ fn real_main(args: Vec<String>) -> i32 {
             envs.extend(p.all("env").into_iter().map(String::from));
             result(containers::exec(&env, id, p.on("detach"), p.on("tty"), &envs, p.get("user"), p.get("workdir"), command))
         }
-        "import" => match rest.as_slice() {
-            [src] => images(&|s| image_cmds::import(s, src, None)),
-            [src, name] => images(&|s| image_cmds::import(s, src, Some(name))),
-            _ => fail(1, "\"import\" requires 1 or 2 arguments: FILE|- [REPOSITORY[:TAG]]"),
-        },
+        "import" => {
+            let Ok(p) = simple(&rest, &[flag("change", Some('c'), true), flag("message", Some('m'), true), flag("platform", None, true)], cmd) else { return 125 };
+            let changes: Vec<String> = p.all("change").into_iter().map(String::from).collect();
+            match p.args.as_slice() {
+                [src] => images(&|s| image_cmds::import(s, src, None, &changes, p.get("message"))),
+                [src, name] => images(&|s| image_cmds::import(s, src, Some(name), &changes, p.get("message"))),
+                _ => fail(1, "\"import\" requires 1 or 2 arguments: FILE|- [REPOSITORY[:TAG]]"),
+            }
+        }
         "load" => {
             let Ok(p) = simple(&rest, &[flag("input", Some('i'), true), flag("quiet", Some('q'), false)], cmd) else { return 125 };
             images(&|s| image_cmds::load(s, p.get("input")))

@@ -383,3 +383,19 @@ fn heredocs_in_run_and_copy() {
     let out = e.run(&["build", "--network", "none", ctx.to_str().unwrap()]);
     assert!(!out.status.success() && text(&out.stderr).contains("unterminated heredoc EOF"), "{}", text(&out.stderr));
 }
+
+/// `import -c/--change` and `-m/--message`, as docker's: the config of a
+/// rootfs tarball's image gets the changes; a bad change stores nothing.
+#[test]
+fn import_with_changes() {
+    let e = Engine::new("importc");
+    let tar = e.dir.path().join("busybox.tar");
+    let before = image_ids(&e);
+    let out = e.run(&["import", "-c", "RUN true", tar.to_str().unwrap(), "bad"]);
+    assert!(!out.status.success() && text(&out.stderr).contains("not a valid change command"), "{}", text(&out.stderr));
+    assert_eq!(image_ids(&e), before);
+    e.ok(&["import", "-c", "CMD [\"sh\", \"-c\", \"echo $A\"]", "--change", "ENV A=changed", "-m", "from a tarball", tar.to_str().unwrap(), "imp:1"]);
+    assert_eq!(e.run_busybox_image("imp:1", &[]), "changed\n");
+    let info: serde_json::Value = serde_json::from_str(&e.ok(&["image", "inspect", "imp:1"])).unwrap();
+    assert_eq!(info[0]["Comment"], "from a tarball");
+}

@@ -27,11 +27,11 @@ fn input(source: &str) -> Result<Box<dyn Read>> {
 }
 
 /// `engine import FILE|- [NAME[:TAG]]`: prints the new image's id.
-pub fn import(store: &Store, source: &str, name: Option<&str>) -> Result<()> {
+pub fn import(store: &Store, source: &str, name: Option<&str>, changes: &[String], message: Option<&str>) -> Result<()> {
     if source == "-" && is_tty(0) {
         return err("import: requested import from stdin, but stdin is a terminal");
     }
-    let id = import_::import(store, input(source)?, name, source)?;
+    let id = import_::import(store, input(source)?, name, source, changes, message)?;
     writeln!(io::stdout(), "{id}").ctx(|| "write stdout")
 }
 

@@ -20,13 +20,18 @@ pub fn tag_key(name: &str) -> Result<String> {
 /// config's comment says `Imported from -`, as docker's does for a file
 /// or stdin (its client streams both). Returns the image id. On failure
 /// nothing of it stays in the store.
-pub fn import(store: &Store, input: impl Read, name: Option<&str>, source: &str) -> Result<String> {
+pub fn import(store: &Store, input: impl Read, name: Option<&str>, source: &str, changes: &[String], message: Option<&str>) -> Result<String> {
     let tags = match name {
         Some(n) => vec![tag_key(n)?],
         None => Vec::new(),
     };
+    // `-c` changes are checked before the tarball is read
+    let mut run = serde_json::json!({});
+    for c in changes {
+        crate::build::apply_change(&mut run, c)?;
+    }
     let hold = store.hold()?;
-    let res = import_held(store, input, &tags, source);
+    let res = import_held(store, input, &tags, source, changes, message);
     drop(hold);
     if res.is_err() {
         remove::collect_garbage_if_idle(store);
@@ -34,7 +39,7 @@ pub fn import(store: &Store, input: impl Read, name: Option<&str>, source: &str)
     res
 }
 
-fn import_held(store: &Store, input: impl Read, tags: &[String], source: &str) -> Result<String> {
+fn import_held(store: &Store, input: impl Read, tags: &[String], source: &str, changes: &[String], message: Option<&str>) -> Result<String> {
     // the tarball is unpacked, not kept: push and save rebuild it from the layer
     let mut blob = HashReader::new(input);
     let staged = layers::unpack_blob(store, &mut blob).ctx(|| format!("import {source}"))?;
@@ -43,7 +48,14 @@ fn import_held(store: &Store, input: impl Read, tags: &[String], source: &str) -
     let layer = layers::commit(store, staged, None)?;
 
     let created = config::now_rfc3339();
-    let cfg = config::imported(&layer.diff_id, &created, "Imported from -");
+    let mut cfg = config::imported(&layer.diff_id, &created, message.unwrap_or("Imported from -"));
+    if !changes.is_empty() {
+        let mut v: serde_json::Value = serde_json::from_slice(&cfg).ctx(|| "the generated config")?;
+        for c in changes {
+            crate::build::apply_change(&mut v["config"], c)?;
+        }
+        cfg = serde_json::to_vec(&v).ctx(|| "serialize the image config")?;
+    }
     let layer_desc = Descriptor { media_type: compression.oci_layer().into(), digest: blob_digest, size: blob_size, annotations: None, platform: None };
     store_image(store, &cfg, vec![layer_desc], tags)
 }

@@ -155,7 +155,7 @@ fn import_then_resolve() {
     let root = Dir::new("import");
     let store = Store::open(root.path()).unwrap();
     let tar = rootfs_tar();
-    let id = import(&store, &gzip(&tar)[..], Some("busybox"), "-").unwrap();
+    let id = import(&store, &gzip(&tar)[..], Some("busybox"), "-", &[], None).unwrap();
     assert!(id.starts_with("sha256:") && id.len() == 71, "{id}");
 
     let img = store.resolve("busybox").unwrap();
@@ -184,7 +184,7 @@ fn import_then_resolve() {
     assert_eq!(d.size, 18 + 1 + 6);
 
     // the same tarball again, uncompressed: same layer, a new image id (new created time)
-    let id2 = import(&store, &tar[..], Some("other:v1"), "-").unwrap();
+    let id2 = import(&store, &tar[..], Some("other:v1"), "-", &[], None).unwrap();
     assert_eq!(store.resolve("other:v1").unwrap().layers, img.layers);
     assert_eq!(std::fs::read_dir(store.layers_dir()).unwrap().count(), 1);
     assert_ne!(id, id2);
@@ -210,7 +210,7 @@ fn zstd_tar_bad_checksum() -> Vec<u8> {
 fn zstd_import_and_load() {
     let root = Dir::new("zstd");
     let store = Store::open(root.path()).unwrap();
-    import(&store, &zstd_tar()[..], Some("z"), "-").unwrap();
+    import(&store, &zstd_tar()[..], Some("z"), "-", &[], None).unwrap();
     let img = store.resolve("z").unwrap();
     assert_eq!(std::fs::read(img.layers[0].join("etc/hello")).unwrap(), b"hi from zstd\n");
     let d = store.details("z").unwrap();
@@ -313,7 +313,7 @@ fn hostile_archives_are_refused() {
     ];
     for (what, tar, want) in cases {
         let store = Store::open(root.path()).unwrap();
-        let e = import(&store, &tar[..], Some("evil"), "-").expect_err(what);
+        let e = import(&store, &tar[..], Some("evil"), "-", &[], None).expect_err(what);
         assert!(e.0.contains(want), "{what}: error `{}` lacks `{want}`", e.0);
         assert_eq!(content(&store), Vec::<String>::new(), "{what}: left in the store");
         assert_eq!(std::fs::read(outside.join("victim")).unwrap(), b"precious", "{what}");
@@ -323,14 +323,14 @@ fn hostile_archives_are_refused() {
     // replacing a symlink by a file replaces the link, never writes through it
     let store = Store::open(root.path()).unwrap();
     let tar = RawTar::default().symlink("s", &format!("{o}/victim")).file("s", b"mine").finish();
-    let id = import(&store, &tar[..], Some("ok"), "-").unwrap();
+    let id = import(&store, &tar[..], Some("ok"), "-", &[], None).unwrap();
     let l = store.resolve(&id).unwrap().layers[0].clone();
     assert_eq!(std::fs::read(l.join("s")).unwrap(), b"mine");
     assert!(!std::fs::symlink_metadata(l.join("s")).unwrap().file_type().is_symlink());
     assert_eq!(std::fs::read(outside.join("victim")).unwrap(), b"precious");
     // a hard link to a symlink links the symlink itself
     let tar = RawTar::default().symlink("s", &format!("{o}/victim")).hardlink("h", "s").file("h", b"new").finish();
-    let id = import(&store, &tar[..], Some("ok2"), "-").unwrap();
+    let id = import(&store, &tar[..], Some("ok2"), "-", &[], None).unwrap();
     let l = store.resolve(&id).unwrap().layers[0].clone();
     assert_eq!(std::fs::read(l.join("h")).unwrap(), b"new");
     assert_eq!(std::fs::read(outside.join("victim")).unwrap(), b"precious");
@@ -349,7 +349,7 @@ fn whiteouts_become_overlay_whiteouts() {
         .file(".wh..wh.plnk", b"")
         .pax_file("caps", b"c", &[("SCHILY.xattr.user.skiff", b"v1"), ("SCHILY.xattr.trusted.overlay.opaque", b"y"), ("mtime", b"1600000001.5")])
         .finish();
-    let id = import(&store, &tar[..], None, "-").unwrap();
+    let id = import(&store, &tar[..], None, "-", &[], None).unwrap();
     let l = store.resolve(&id).unwrap().layers[0].clone();
     for wh in ["gone", "sub/x"] {
         let m = std::fs::symlink_metadata(l.join(wh)).unwrap();
@@ -589,7 +589,7 @@ fn concurrent_imports_are_consistent() {
                 let root = root.path();
                 s.spawn(move || {
                     let store = Store::open(root).unwrap();
-                    import(&store, &tar[..], Some(&format!("img{i}")), "-").unwrap()
+                    import(&store, &tar[..], Some(&format!("img{i}")), "-", &[], None).unwrap()
                 })
             })
             .collect();
@@ -612,7 +612,7 @@ fn concurrent_imports_are_consistent() {
 fn leftovers_of_a_killed_command_are_collected() {
     let root = Dir::new("leftovers");
     let store = Store::open(root.path()).unwrap();
-    let id = import(&store, &rootfs_tar()[..], Some("keep"), "-").unwrap();
+    let id = import(&store, &rootfs_tar()[..], Some("keep"), "-", &[], None).unwrap();
     let before = content(&store);
     std::fs::create_dir_all(store.dir.join("tmp/layer-1-2-3/diff/usr")).unwrap();
     let orphan = store.put_blob(b"orphan").unwrap();
@@ -657,7 +657,7 @@ fn tar_split_rebuilds_the_exact_tar_and_no_blob_is_kept() {
         .finish();
     tar.resize(tar.len() + 5000, 0); // a tar writer's record padding after the end blocks
     for (name, input) in [("plain", tar.clone()), ("gz", gzip(&tar))] {
-        let id = import(&store, &input[..], Some(name), "-").unwrap();
+        let id = import(&store, &input[..], Some(name), "-", &[], None).unwrap();
         let rec = only_layer(&store, &id);
         assert!(rec.split, "{rec:?}");
         assert_eq!(rec.shadows.len(), 3, "a/f, d and w were replaced: {:?}", rec.shadows);
