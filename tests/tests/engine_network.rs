@@ -8,7 +8,7 @@
 //! sends traffic only to loopback and to its containers' addresses.
 
 use skiff_tests::engine::{fetch, ip, Engine, T};
-use skiff_tests::{bin, free_tcp_port, require, run, text, TempDir};
+use skiff_tests::{bin, free_tcp_port, require, run, text, wait_until, TempDir};
 use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, TcpStream};
 use std::path::Path;
@@ -502,5 +502,44 @@ fn connect_and_disconnect() {
     e.ok(&["rm", "-f", "api", "web", "db"]);
     e.ok(&["network", "rm", "front", "back"]);
     assert!(e.addresses().is_empty(), "{:?}", e.addresses());
+    e.assert_clean();
+}
+
+/// After a reboot (here: the shim and process killed, the namespace
+/// unmounted, the bridges deleted), `restore` brings a container back on
+/// its user-defined network and on the one it was connected to, with the
+/// same addresses.
+#[test]
+fn restore_rejoins_every_network() {
+    let e = Engine::new("netrestore");
+    let (s1, s2) = (e.another_subnet(), e.another_subnet());
+    e.ok(&["network", "create", "--subnet", &s1, "front"]);
+    e.ok(&["network", "create", "--subnet", &s2, "back"]);
+    let id = e.ok(&["run", "-d", "--restart", "always", "--name", "keeper", "--network", "front", "busybox", "sleep", "120"]).trim().to_string();
+    e.ok(&["network", "connect", "back", "keeper"]);
+    let addrs = || e.ok(&["exec", "keeper", "ip", "-4", "-o", "addr", "show"]).lines().filter(|l| l.contains(" eth")).map(|l| l.split_whitespace().take(4).collect::<Vec<_>>().join(" ")).collect::<Vec<_>>();
+    let before = addrs();
+    assert_eq!(before.len(), 2, "{before:?}");
+    let dir = e.root().join("containers").join(&id);
+    let shim: i32 = std::fs::read_to_string(dir.join("shim.pid")).unwrap().trim().parse().unwrap();
+    let pid = e.inspect(&id)["State"]["Pid"].as_i64().unwrap() as i32;
+    // SAFETY: killing processes this test started.
+    unsafe {
+        libc::kill(shim, libc::SIGKILL);
+        libc::kill(pid, libc::SIGKILL);
+    }
+    assert!(wait_until(T, || std::fs::metadata(format!("/proc/{pid}")).is_err() || std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z"))));
+    let ns = std::ffi::CString::new(dir.join("netns").to_string_lossy().as_bytes()).unwrap();
+    // SAFETY: unmounting the namespace mount this test's engine made.
+    assert_eq!(unsafe { libc::umount2(ns.as_ptr(), libc::MNT_DETACH) }, 0);
+    for b in e.network_bridges() {
+        ip(&["link", "delete", &b]);
+    }
+    let out = e.ok(&["restore"]);
+    assert!(out.contains("keeper"), "{out}");
+    assert!(wait_until(T, || e.inspect("keeper")["State"]["Status"] == "running"));
+    assert_eq!(addrs(), before);
+    e.ok(&["rm", "-f", "keeper"]);
+    e.ok(&["network", "rm", "front", "back"]);
     e.assert_clean();
 }
