@@ -537,6 +537,7 @@ pub fn create(env: &Env, o: &RunOpts) -> Result<Record> {
         ..Default::default()
     };
     let rec = record::create(&env.root, rec, o.name.as_deref())?;
+    skiff_shim::lifecycle::emit_container(&record::dir(&env.root, &rec.id), "create", &[]);
     if let Some(f) = &o.cidfile {
         // create_new: a file that appeared meanwhile is not overwritten.
         let wrote = std::fs::OpenOptions::new().write(true).create_new(true).open(f).and_then(|mut h| h.write_all(rec.id.as_bytes()));
@@ -896,7 +897,9 @@ pub fn kill(env: &Env, reference: &str, sig: &str) -> Result<()> {
     }
     let mut c = client(env, &rec).ok_or_else(|| Error(format!("container {reference} has no shim")))?;
     // docker kill counts as a stop for restart policies.
-    c.signal(n, false, true).ctx(|| format!("kill {reference}"))
+    c.signal(n, false, true).ctx(|| format!("kill {reference}"))?;
+    skiff_shim::lifecycle::emit_container(&record::dir(&env.root, &rec.id), "kill", &[("signal", &n.to_string())]);
+    Ok(())
 }
 
 /// `stop [-t N]`: the stop signal, then SIGKILL after the timeout.
@@ -918,7 +921,9 @@ pub fn stop(env: &Env, reference: &str, timeout: Option<u32>) -> Result<()> {
             let _ = k.signal(libc::SIGKILL, true, true);
         }
     }
-    wait_shim_gone(env, &rec, Duration::from_secs(10))
+    wait_shim_gone(env, &rec, Duration::from_secs(10))?;
+    skiff_shim::lifecycle::emit_container(&record::dir(&env.root, &rec.id), "stop", &[]);
+    Ok(())
 }
 
 /// Waits until the shim has exited (its socket refuses connections).
@@ -983,6 +988,7 @@ fn remove(env: &Env, rec: &Record, force: bool) -> Result<()> {
         let _ = c.shutdown(Some(0));
     }
     wait_shim_gone(env, rec, Duration::from_secs(15))?;
+    skiff_shim::lifecycle::emit_container(&record::dir(&env.root, &rec.id), "destroy", &[]);
     remove_files(env, rec)
 }
 
@@ -1409,8 +1415,10 @@ pub fn rename(env: &Env, old: &str, new: &str) -> Result<()> {
     if record::find(&env.root, new).is_ok_and(|r| r.name == new) {
         return err(format!("Error response: Conflict. The container name \"/{new}\" is already in use"));
     }
-    rec.name = new.to_string();
-    rec.save(&env.root)
+    let old_name = std::mem::replace(&mut rec.name, new.to_string());
+    rec.save(&env.root)?;
+    skiff_shim::lifecycle::emit_container(&record::dir(&env.root, &rec.id), "rename", &[("oldName", &format!("/{old_name}"))]);
+    Ok(())
 }
 
 /// `pause` / `unpause` through the runtime.
@@ -1425,6 +1433,7 @@ pub fn pause(env: &Env, reference: &str, on: bool) -> Result<()> {
     if !out.status.success() {
         return err(String::from_utf8_lossy(&out.stderr).trim().to_string());
     }
+    skiff_shim::lifecycle::emit_container(&record::dir(&env.root, &rec.id), if on { "pause" } else { "unpause" }, &[]);
     Ok(())
 }
 

@@ -7,6 +7,7 @@ pub mod build;
 pub mod commit;
 pub mod copy;
 pub mod devices;
+pub mod events;
 pub mod dockerfile;
 pub mod flags;
 pub mod images;

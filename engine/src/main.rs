@@ -19,7 +19,7 @@ Containers: run create start stop kill restart rm ps logs wait inspect port rena
 Volumes:    volume create|ls|rm|inspect|prune;  Networks: network create|connect|disconnect|ls|inspect|rm|prune
 Images:     build import load save tag images rmi history image inspect|ls|rm|prune
             pull push login logout (registries: --platform, --insecure-registry HOST:PORT)
-Other:      version info, system df, system prune [-a] [--volumes], builder prune
+Other:      version info events, system df, system prune [-a] [--volumes], builder prune
 
 Run 'engine COMMAND --help' for the flags (they are docker's).";
 
@@ -858,6 +858,15 @@ fn real_main(args: Vec<String>) -> i32 {
             Ok(()) => 0,
             Err(e) => fail(1, e),
         },
+        "events" => {
+            let flags = [flag("since", None, true), flag("until", None, true), flag("filter", Some('f'), true), flag("format", None, true)];
+            let Ok(p) = simple(&rest, &flags, cmd) else { return 125 };
+            let filters: Vec<String> = p.all("filter").into_iter().map(String::from).collect();
+            match skiff_engine::events::events(&root, p.get("since"), p.get("until"), &filters, p.get("format")) {
+                Ok(()) => 0,
+                Err(e) => fail(1, e),
+            }
+        }
         "builder" if rest.first().map(String::as_str) == Some("prune") => {
             let flags = [flag("all", Some('a'), false), flag("force", Some('f'), false), flag("filter", None, true), flag("keep-storage", None, true)];
             if simple(&rest[1..], &flags, "builder prune").is_err() {

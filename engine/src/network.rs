@@ -239,7 +239,15 @@ pub fn connect(root: &Path, flags: &Flags, rec: &mut Record, net: &str, ip: Opti
             return Err(e);
         }
     }
-    rec.save(root)
+    rec.save(root)?;
+    network_event(root, net, "connect", &rec.id);
+    Ok(())
+}
+
+/// A network's connect/disconnect event (docker's: the network's id, the container).
+fn network_event(root: &Path, net: &str, action: &str, container: &str) {
+    let id = named::load(root, net).ok().flatten().map_or_else(|| net.to_string(), |n| n.id);
+    skiff_shim::lifecycle::emit(root, "network", action, &id, &[("container", container), ("name", net), ("type", "bridge")]);
 }
 
 /// `network disconnect NET CONTAINER`: undoes [`connect`].
@@ -252,7 +260,9 @@ pub fn disconnect(root: &Path, rec: &mut Record, net: &str) -> Result<()> {
     };
     let a = rec.connected.remove(pos);
     leave(root, &record::dir(root, &rec.id), &rec.id, &a)?;
-    rec.save(root)
+    rec.save(root)?;
+    network_event(root, net, "disconnect", &rec.id);
+    Ok(())
 }
 
 /// A connected network's veth, address and /etc/hosts lines go.

@@ -133,7 +133,9 @@ pub fn ensure(root: &Path, name: Option<&str>) -> Result<String> {
 /// `volume create [NAME]`.
 pub fn create(root: &Path, name: Option<&str>) -> Result<String> {
     let _hold = hold(root)?;
-    ensure(root, name)
+    let n = ensure(root, name)?;
+    skiff_shim::lifecycle::emit(root, "volume", "create", &n, &[("driver", "local")]);
+    Ok(n)
 }
 
 /// Every volume's name, sorted.
@@ -180,7 +182,9 @@ pub fn remove(root: &Path, name: &str, force: bool) -> Result<()> {
     if !used.is_empty() && !force {
         return err(format!("remove {name}: volume is in use - [{}]", used.join(", ")));
     }
-    std::fs::remove_dir_all(&d).ctx(|| format!("remove {}", d.display()))
+    std::fs::remove_dir_all(&d).ctx(|| format!("remove {}", d.display()))?;
+    skiff_shim::lifecycle::emit(root, "volume", "destroy", name, &[("driver", "local")]);
+    Ok(())
 }
 
 pub fn inspect(root: &Path, name: &str) -> Result<serde_json::Value> {

@@ -28,6 +28,7 @@ pub mod daemon;
 pub mod event;
 pub mod health;
 pub mod launch;
+pub mod lifecycle;
 pub mod log;
 pub mod options;
 pub mod protocol;

@@ -294,6 +294,7 @@ impl Supervisor {
     }
 
     fn mark_started(&mut self) {
+        crate::lifecycle::emit_container(&self.o.state_dir, "start", &[]);
         self.started = Some(clock::now());
         if let Some(h) = &mut self.health {
             h.started();
@@ -750,6 +751,7 @@ impl Supervisor {
         self.close_output(Stream::Stderr);
         self.io = Io::default();
         self.event(&format!("container exited with code {}", exit.code));
+        crate::lifecycle::emit_container(&self.o.state_dir, "die", &[("exitCode", &exit.code.to_string())]);
         if let Err(e) = record::write_exit(&self.o.state_dir, &exit) {
             self.event(&format!("record exit: {e}"));
         }

@@ -1079,3 +1079,38 @@ fn cgroupns_swappiness_and_taken_flags() {
         assert!(out.status.code() == Some(125) && text(&out.stderr).contains(want), "{args:?}: {}", text(&out.stderr));
     }
 }
+
+/// `events`: the engine's (create, rename, destroy) and the shim's (start,
+/// die with the exit code) for a container, past ones with --since/--until
+/// and --filter, and a die shown as it happens to a following reader.
+#[test]
+fn events_past_and_followed() {
+    let e = Engine::new("events");
+    let mut follow = e
+        .cmd(&["events", "--filter", "event=die", "--format", "{{.Actor.Attributes.name}} {{.Actor.Attributes.exitCode}}"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = follow.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for l in std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(Result::ok) {
+            let _ = tx.send(l);
+        }
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let id = e.ok(&["create", "--name", "ev1", "--network", "none", "busybox", "sh", "-c", "exit 3"]).trim().to_string();
+    assert_eq!(e.run(&["start", "-a", &id]).status.code(), Some(3));
+    assert_eq!(rx.recv_timeout(T).ok().as_deref(), Some("ev1 3"), "the die event did not reach the follower");
+    let _ = follow.kill();
+    let _ = follow.wait();
+    reader.join().unwrap();
+    e.ok(&["rename", "ev1", "ev2"]);
+    e.ok(&["rm", "ev2"]);
+    let past = e.ok(&["events", "--since", "1m", "--until", "0s", "--filter", &format!("container={id}"), "--format", "{{.Action}}"]);
+    assert_eq!(past.lines().collect::<Vec<_>>(), ["create", "start", "die", "rename", "destroy"], "{past}");
+    let line = e.ok(&["events", "--since", "1m", "--until", "0s", "--filter", "event=die"]);
+    assert!(line.contains(&format!(" container die {id} (exitCode=3, image=busybox, name=ev1)")), "{line}");
+    let bad = e.run(&["events", "--filter", "colour=red", "--until", "0s"]);
+    assert!(!bad.status.success() && text(&bad.stderr).contains("invalid filter 'colour=red'"), "{}", text(&bad.stderr));
+}

@@ -86,7 +86,7 @@ impl Filters {
 }
 
 /// Seconds since the epoch of an `until` value.
-fn until(v: &str) -> Result<i64> {
+pub(crate) fn until(v: &str) -> Result<i64> {
     if let Some(t) = config::parse_rfc3339(v) {
         return Ok(t);
     }

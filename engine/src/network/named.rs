@@ -145,6 +145,7 @@ pub fn create(root: &Path, flags: &Flags, name: &str, subnet: Option<&str>, labe
     std::fs::create_dir_all(dir(root)).ctx(|| format!("create {}", dir(root).display()))?;
     let text = serde_json::to_vec_pretty(&n).ctx(|| "serialize the network")?;
     skiff_runtime::state::write_atomic(&file(root, name), &text)?;
+    skiff_shim::lifecycle::emit(root, "network", "create", &n.id, &[("name", name), ("type", "bridge")]);
     Ok(n)
 }
 
@@ -167,7 +168,9 @@ pub fn remove(root: &Path, name: &str) -> Result<()> {
         eprintln!("WARNING: removing the NAT rules of {}: {}", n.config.bridge, e.0);
     }
     let p = file(root, name);
-    std::fs::remove_file(&p).ctx(|| format!("remove {}", p.display()))
+    std::fs::remove_file(&p).ctx(|| format!("remove {}", p.display()))?;
+    skiff_shim::lifecycle::emit(root, "network", "destroy", &n.id, &[("name", name), ("type", "bridge")]);
+    Ok(())
 }
 
 #[cfg(test)]
