@@ -885,7 +885,7 @@ fn has_wildcard(s: &str) -> bool {
 }
 
 /// Go's filepath.Match for one path component (`*`, `?`, `[...]`).
-fn glob(p: &[u8], s: &[u8]) -> bool {
+pub(crate) fn glob(p: &[u8], s: &[u8]) -> bool {
     match (p.first(), s.first()) {
         (None, None) => true,
         (Some(b'*'), _) => glob(&p[1..], s) || (!s.is_empty() && glob(p, &s[1..])),

@@ -1066,7 +1066,30 @@ fn ports_text(ports: &[Port]) -> String {
 }
 
 /// `ps [-a] [-q] [--format json]`.
-pub fn ps(env: &Env, all: bool, quiet: bool, format: Option<&str>, filters: &[String]) -> Result<()> {
+/// `ps`'s flags besides the filters.
+#[derive(Debug, Default)]
+pub struct PsOptions<'a> {
+    pub all: bool,
+    pub quiet: bool,
+    pub format: Option<&'a str>,
+    /// `-n N` / `-l`: the N last created, whatever their state.
+    pub last: Option<usize>,
+    pub no_trunc: bool,
+    /// `-s`: the writable layer's size (and with the image's).
+    pub size: bool,
+}
+
+/// Bytes under `dir` (not following links).
+fn tree_size(dir: &Path) -> u64 {
+    std::fs::read_dir(dir).into_iter().flatten().flatten().map(|e| match e.path().symlink_metadata() {
+        Ok(m) if m.is_dir() => tree_size(&e.path()),
+        Ok(m) => m.len(),
+        Err(_) => 0,
+    }).sum()
+}
+
+pub fn ps(env: &Env, o: &PsOptions, filters: &[String]) -> Result<()> {
+    let (all, quiet, format) = (o.all || o.last.is_some(), o.quiet, o.format);
     let mut wanted = Vec::new();
     for f in filters {
         match f.split_once('=') {
@@ -1130,21 +1153,40 @@ pub fn ps(env: &Env, all: bool, quiet: bool, format: Option<&str>, filters: &[St
         };
         rows.push((rec, st, text));
     }
+    if let Some(n) = o.last {
+        // RFC 3339 times of one format sort as strings: newest first
+        rows.sort_by(|a, b| b.0.created.cmp(&a.0.created));
+        rows.truncate(n);
+    }
+    let id_of = |r: &Record| if o.no_trunc { r.id.clone() } else { r.short_id().to_string() };
+    let sizes: Vec<String> = rows
+        .iter()
+        .map(|(r, _, _)| {
+            if !o.size {
+                return String::new();
+            }
+            let mine = tree_size(&record::dir(&env.root, &r.id).join("upper"));
+            let image = Store::open(&env.root).and_then(|s| s.details(&r.image_id)).map_or(0, |d| d.size);
+            let hs = crate::commands::images::human_size;
+            format!("{} (virtual {})", hs(mine), hs(mine + image))
+        })
+        .collect();
     let mut out = std::io::stdout().lock();
     if quiet {
         for (r, _, _) in &rows {
-            let _ = writeln!(out, "{}", r.short_id());
+            let _ = writeln!(out, "{}", id_of(r));
         }
         return Ok(());
     }
     let objects: Vec<serde_json::Value> = rows
         .iter()
-        .map(|(r, st, text)| {
+        .zip(&sizes)
+        .map(|((r, st, text), size)| {
             let labels: Vec<String> = r.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
             let mounts: Vec<&str> = r.mounts.iter().map(|m| m.destination.as_str()).collect();
-            serde_json::json!({"ID": r.short_id(), "Image": r.image, "Command": format!("\"{}\"", r.args.join(" ")), "CreatedAt": r.created,
+            serde_json::json!({"ID": id_of(r), "Image": r.image, "Command": format!("\"{}\"", r.args.join(" ")), "CreatedAt": r.created,
                 "RunningFor": format!("{} ago", ago(&r.created)), "State": st, "Status": text, "Ports": ports_text(&r.ports), "Names": r.name,
-                "Labels": labels.join(","), "Mounts": mounts.join(","), "Networks": r.network})
+                "Labels": labels.join(","), "Mounts": mounts.join(","), "Networks": r.network, "Size": size})
         })
         .collect();
     let headers = [("ID", "CONTAINER ID"), ("RunningFor", "CREATED"), ("CreatedAt", "CREATED AT")];
@@ -1152,13 +1194,16 @@ pub fn ps(env: &Env, all: bool, quiet: bool, format: Option<&str>, filters: &[St
         let _ = write!(out, "{text}");
         return Ok(());
     }
-    let mut table = vec![["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"].map(String::from)];
-    for (r, _, text) in &rows {
+    let mut table = vec![["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES", "SIZE"].map(String::from).to_vec()];
+    for ((r, _, text), size) in rows.iter().zip(&sizes) {
         let mut cmd = format!("\"{}\"", r.args.join(" "));
-        if cmd.chars().count() > 22 {
+        if !o.no_trunc && cmd.chars().count() > 22 {
             cmd = format!("{}…\"", cmd.chars().take(20).collect::<String>());
         }
-        table.push([r.short_id().to_string(), r.image.clone(), cmd, format!("{} ago", ago(&r.created)), text.clone(), ports_text(&r.ports), r.name.clone()]);
+        table.push(vec![id_of(r), r.image.clone(), cmd, format!("{} ago", ago(&r.created)), text.clone(), ports_text(&r.ports), r.name.clone(), size.clone()]);
+    }
+    if !o.size {
+        table.iter_mut().for_each(|row| drop(row.pop()));
     }
     let _ = write!(out, "{}", crate::commands::images::tabulate(&table));
     Ok(())

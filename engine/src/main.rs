@@ -541,9 +541,26 @@ fn real_main(args: Vec<String>) -> i32 {
             each(&p.args, cmd, |r| containers::rm(&env, r, p.on("force"), p.on("volumes")))
         }
         "ps" => {
-            let Ok(p) = simple(&rest, &[flag("all", Some('a'), false), flag("quiet", Some('q'), false), flag("format", None, true), flag("filter", Some('f'), true)], cmd) else { return 125 };
+            let flags = [
+                flag("all", Some('a'), false),
+                flag("quiet", Some('q'), false),
+                flag("format", None, true),
+                flag("filter", Some('f'), true),
+                flag("last", Some('n'), true),
+                flag("latest", Some('l'), false),
+                flag("no-trunc", None, false),
+                flag("size", Some('s'), false),
+            ];
+            let Ok(p) = simple(&rest, &flags, cmd) else { return 125 };
             let filters: Vec<String> = p.all("filter").into_iter().map(String::from).collect();
-            match containers::ps(&env, p.on("all"), p.on("quiet"), p.get("format"), &filters) {
+            let last = match p.get("last").map(|n| n.parse::<i64>()) {
+                Some(Err(_)) => return fail(125, format!("invalid argument {:?} for \"-n, --last\" flag", p.get("last").unwrap_or(""))),
+                Some(Ok(n)) if n >= 0 => Some(n as usize),
+                _ if p.on("latest") => Some(1),
+                _ => None,
+            };
+            let o = containers::PsOptions { all: p.on("all"), quiet: p.on("quiet"), format: p.get("format"), last, no_trunc: p.on("no-trunc"), size: p.on("size") };
+            match containers::ps(&env, &o, &filters) {
                 Ok(()) => 0,
                 Err(e) => fail(1, e),
             }
@@ -652,8 +669,18 @@ fn real_main(args: Vec<String>) -> i32 {
             _ => fail(1, "\"tag\" requires exactly 2 arguments"),
         },
         "images" => {
-            let Ok(p) = simple(&rest, &[flag("quiet", Some('q'), false), flag("format", None, true), flag("all", Some('a'), false)], cmd) else { return 125 };
-            images(&|s| image_cmds::images(s, p.args.first().map(String::as_str), p.on("quiet"), p.get("format")))
+            let flags = [
+                flag("quiet", Some('q'), false),
+                flag("format", None, true),
+                flag("all", Some('a'), false),
+                flag("filter", Some('f'), true),
+                flag("digests", None, false),
+                flag("no-trunc", None, false),
+            ];
+            let Ok(p) = simple(&rest, &flags, cmd) else { return 125 };
+            let filters: Vec<String> = p.all("filter").into_iter().map(String::from).collect();
+            let o = image_cmds::ImagesOptions { quiet: p.on("quiet"), format: p.get("format"), filters: &filters, digests: p.on("digests"), no_trunc: p.on("no-trunc") };
+            images(&|s| image_cmds::images(s, p.args.first().map(String::as_str), &o))
         }
         "history" => {
             let flags = [flag("quiet", Some('q'), false), flag("no-trunc", None, false), flag("format", None, true), flag("human", Some('H'), true)];
@@ -878,6 +905,7 @@ fn real_main(args: Vec<String>) -> i32 {
                 Ok(())
             })
         }
+        "system" if rest.first().map(String::as_str) == Some("info") => real_main(args[..at].iter().cloned().chain(["info".to_string()]).chain(rest[1..].iter().cloned()).collect()),
         "system" if rest.first().map(String::as_str) == Some("df") => {
             let running: Vec<String> = skiff_engine::record::list(&root)
                 .unwrap_or_default()
@@ -891,15 +919,34 @@ fn real_main(args: Vec<String>) -> i32 {
             use skiff_engine::network;
             match rest.split_first() {
                 Some((sub, more)) if sub == "ls" || sub == "list" => {
-                    let Ok(p) = simple(more, &[flag("quiet", Some('q'), false), flag("format", None, true), flag("no-trunc", None, false)], "network ls") else { return 125 };
+                    let flags = [flag("quiet", Some('q'), false), flag("format", None, true), flag("no-trunc", None, false), flag("filter", Some('f'), true)];
+                    let Ok(p) = simple(more, &flags, "network ls") else { return 125 };
                     let mut rows: Vec<serde_json::Value> = network::NETWORKS
                         .iter()
-                        .map(|n| serde_json::json!({"ID": n, "Name": n, "Driver": if *n == "none" { "null" } else { n }, "Scope": "local"}))
+                        .map(|n| serde_json::json!({"ID": n, "Name": n, "Driver": if *n == "none" { "null" } else { n }, "Scope": "local", "Type": "builtin"}))
                         .collect();
                     for n in network::named::list(&root) {
                         let id = if p.on("no-trunc") { n.id.clone() } else { n.id[..12].to_string() };
-                        rows.push(serde_json::json!({"ID": id, "Name": n.name, "Driver": "bridge", "Scope": "local", "CreatedAt": n.created}));
+                        rows.push(serde_json::json!({"ID": id, "Name": n.name, "Driver": "bridge", "Scope": "local", "CreatedAt": n.created, "Type": "custom"}));
                     }
+                    let mut given = Vec::new();
+                    for f in p.all("filter") {
+                        match f.split_once('=') {
+                            Some((k @ ("name" | "id" | "driver" | "type" | "scope"), v)) => given.push((k, v)),
+                            _ => return fail(1, format!("invalid filter '{f}' (name=, id=, driver=, type=custom|builtin, scope=)")),
+                        }
+                    }
+                    let keep = |r: &serde_json::Value, k: &str, v: &str| {
+                        let field = |f: &str| r[f].as_str().unwrap_or("").to_string();
+                        match k {
+                            "name" => field("Name").contains(v),
+                            "id" => field("ID").starts_with(v),
+                            "driver" => field("Driver") == v,
+                            "type" => field("Type") == v,
+                            _ => field("Scope") == v,
+                        }
+                    };
+                    rows.retain(|r| given.iter().all(|(k, _)| given.iter().filter(|(k2, _)| k2 == k).any(|(_, v)| keep(r, k, v))));
                     if p.on("quiet") {
                         rows.iter().for_each(|r| println!("{}", r["ID"].as_str().unwrap_or("")));
                         return 0;
@@ -987,12 +1034,11 @@ fn real_main(args: Vec<String>) -> i32 {
             use skiff_engine::volumes;
             let r = match rest.split_first() {
                 Some((sub, more)) if sub == "create" => volumes::create(&root, more.first().map(String::as_str)).map(|n| println!("{n}")),
-                Some((sub, _)) if sub == "ls" => volumes::list(&root).map(|v| {
-                    println!("DRIVER    VOLUME NAME");
-                    for n in v {
-                        println!("local     {n}");
-                    }
-                }),
+                Some((sub, more)) if sub == "ls" || sub == "list" => {
+                    let Ok(p) = simple(more, &[flag("quiet", Some('q'), false), flag("format", None, true), flag("filter", Some('f'), true)], "volume ls") else { return 125 };
+                    let filters: Vec<String> = p.all("filter").into_iter().map(String::from).collect();
+                    volumes::ls(&root, p.on("quiet"), p.get("format"), &filters)
+                }
                 Some((sub, more)) if sub == "rm" => {
                     let force = more.iter().any(|a| a == "-f" || a == "--force");
                     more.iter().filter(|a| !a.starts_with('-')).try_for_each(|n| volumes::remove(&root, n, force).map(|_| println!("{n}")))

@@ -159,6 +159,42 @@ pub fn list(root: &Path) -> Result<Vec<String>> {
 }
 
 /// Volume name -> names of the containers whose records mount it.
+/// `volume ls [-q] [--format] [-f dangling=|name=|label=|driver=]`.
+pub fn ls(root: &Path, quiet: bool, format: Option<&str>, filters: &[String]) -> Result<()> {
+    let used = users(root)?;
+    let mut rows = Vec::new();
+    for n in list(root)? {
+        let meta = read_meta(root, &n);
+        let keep = |k: &str, v: &str| match k {
+            "dangling" => used.contains_key(&n) != (v == "true" || v == "1"),
+            "name" => n.contains(v),
+            "driver" => v == "local",
+            _ => match v.split_once('=') {
+                Some((lk, lv)) => meta.labels.get(lk).is_some_and(|x| x == lv),
+                None => meta.labels.contains_key(v),
+            },
+        };
+        let mut given = Vec::new();
+        for f in filters {
+            match f.split_once('=') {
+                Some((k @ ("dangling" | "name" | "label" | "driver"), v)) => given.push((k, v)),
+                _ => return err(format!("invalid filter '{f}' (dangling=, name=, label=, driver=)")),
+            }
+        }
+        // values of one key are alternatives, keys all apply (docker)
+        if given.iter().all(|(k, _)| given.iter().filter(|(k2, _)| k2 == k).any(|(_, v)| keep(k, v))) {
+            rows.push(serde_json::json!({"Driver": "local", "Name": n, "Scope": "local", "Mountpoint": dir(root, &n).join("_data"),
+                "Labels": meta.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")}));
+        }
+    }
+    let text = if quiet {
+        rows.iter().map(|r| format!("{}\n", r["Name"].as_str().unwrap_or(""))).collect()
+    } else {
+        crate::template::list_or(&rows, format, "table {{.Driver}}\t{{.Name}}", &[("Name", "VOLUME NAME")])?
+    };
+    std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes()).ctx(|| "write stdout")
+}
+
 fn users(root: &Path) -> Result<BTreeMap<String, Vec<String>>> {
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for r in record::list(root)? {

@@ -1114,3 +1114,37 @@ fn events_past_and_followed() {
     let bad = e.run(&["events", "--filter", "colour=red", "--until", "0s"]);
     assert!(!bad.status.success() && text(&bad.stderr).contains("invalid filter 'colour=red'"), "{}", text(&bad.stderr));
 }
+
+/// The listing flags docker users script with: ps -n/-l/--no-trunc/-s,
+/// images -f dangling|reference / --no-trunc / --digests, volume ls -q /
+/// -f dangling / --format, network ls -f, system info.
+#[test]
+fn listing_flags() {
+    let e = Engine::new("listing");
+    e.ok(&["run", "-d", "--name", "ls1", "--network", "none", "busybox", "sleep", "60"]);
+    e.ok(&["run", "--name", "ls2", "--network", "none", "busybox", "sh", "-c", "head -c 5000 /dev/zero > /f"]);
+    let names = |args: &[&str]| e.ok(args).lines().map(String::from).collect::<Vec<_>>();
+    assert_eq!(names(&["ps", "-l", "--format", "{{.Names}}"]), ["ls2"]);
+    assert_eq!(names(&["ps", "-n", "2", "--format", "{{.Names}}"]), ["ls2", "ls1"]);
+    assert!(names(&["ps", "-a", "-q", "--no-trunc"]).iter().all(|id| id.len() == 64));
+    let sized = e.ok(&["ps", "-a", "-s", "--filter", "name=ls2"]);
+    assert!(sized.lines().next().unwrap_or("").ends_with("SIZE") && sized.contains("5kB (virtual"), "{sized}");
+
+    e.ok(&["commit", "ls2"]);
+    assert_eq!(names(&["images", "-q", "-f", "dangling=true"]).len(), 1);
+    assert_eq!(names(&["images", "--format", "{{.Repository}}", "-f", "reference=busy*"]), ["busybox"]);
+    assert!(names(&["images", "-q", "--no-trunc"]).iter().all(|id| id.starts_with("sha256:") && id.len() == 71));
+    assert!(e.ok(&["images", "--digests"]).starts_with("REPOSITORY   TAG       DIGEST"));
+    let bad = e.run(&["images", "-f", "colour=red"]);
+    assert!(!bad.status.success() && text(&bad.stderr).contains("invalid filter 'colour=red'"));
+
+    e.ok(&["volume", "create", "v1"]);
+    e.ok(&["volume", "create", "v2"]);
+    e.ok(&["run", "-d", "--name", "lv", "--network", "none", "-v", "v1:/d", "busybox", "sleep", "60"]);
+    assert_eq!(names(&["volume", "ls", "-q"]), ["v1", "v2"]);
+    assert_eq!(names(&["volume", "ls", "-q", "-f", "dangling=true"]), ["v2"]);
+    assert_eq!(names(&["volume", "ls", "--format", "{{.Driver}} {{.Name}}", "-f", "name=v1"]), ["local v1"]);
+    assert_eq!(names(&["network", "ls", "-f", "type=builtin", "--format", "{{.Name}}"]), ["bridge", "host", "none"]);
+    assert!(e.ok(&["system", "info"]).contains("Containers: 3"));
+    e.ok(&["rm", "-f", "ls1", "ls2", "lv"]);
+}

@@ -126,7 +126,56 @@ struct Row<'a> {
 /// table (REPOSITORY TAG IMAGE ID CREATED SIZE), newest first, untagged
 /// images as `<none>`; `--format json` prints one JSON object per line as
 /// docker 24+ does; `--quiet` the distinct short ids.
-pub fn images(store: &Store, filter: Option<&str>, quiet: bool, format: Option<&str>) -> Result<()> {
+/// `images`' flags besides the name.
+pub struct ImagesOptions<'a> {
+    pub quiet: bool,
+    pub format: Option<&'a str>,
+    /// `-f dangling=|reference=|label=|before=|since=`.
+    pub filters: &'a [String],
+    pub digests: bool,
+    pub no_trunc: bool,
+}
+
+/// Whether image row (`repo`, `tag`) of `d` passes `-f key=value`
+/// (values of one key are alternatives, keys all apply).
+fn image_passes(store: &Store, d: &Details, repo: &str, tag: &str, filters: &[(&str, &str)]) -> Result<bool> {
+    let created = |r: &str| -> Result<Option<i64>> { Ok(store.details(r)?.config.created_unix()) };
+    for (key, _) in filters {
+        let mut any = false;
+        for (_, v) in filters.iter().filter(|(k, _)| k == key) {
+            any |= match *key {
+                "dangling" => d.tags.is_empty() == (*v == "true" || *v == "1"),
+                "reference" => {
+                    let g = |t: &str| crate::build::glob(v.as_bytes(), t.as_bytes());
+                    g(repo) || g(&format!("{repo}:{tag}"))
+                }
+                "before" => d.config.created_unix() < created(v)?,
+                "since" => d.config.created_unix() > created(v)?,
+                _ => {
+                    let labels = d.config.run_config().labels.unwrap_or_default();
+                    match v.split_once('=') {
+                        Some((lk, lv)) => labels.get(lk).is_some_and(|x| x == lv),
+                        None => labels.contains_key(*v),
+                    }
+                }
+            };
+        }
+        if !any {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+pub fn images(store: &Store, filter: Option<&str>, o: &ImagesOptions) -> Result<()> {
+    let (quiet, format) = (o.quiet, o.format);
+    let mut fs = Vec::new();
+    for f in o.filters {
+        match f.split_once('=') {
+            Some((k @ ("dangling" | "reference" | "label" | "before" | "since"), v)) => fs.push((k, v)),
+            _ => return err(format!("invalid filter '{f}' (dangling=, reference=, label=, before=, since=)")),
+        }
+    }
     let all = store.list()?;
     let want = match filter {
         Some(f) => {
@@ -151,15 +200,23 @@ pub fn images(store: &Store, filter: Option<&str>, quiet: bool, format: Option<&
             rows.push(Row { repo: reference::familiar_name(&name), tag, image: d });
         }
     }
+    let mut kept = Vec::new();
+    for r in rows {
+        if image_passes(store, r.image, &r.repo, &r.tag, &fs)? {
+            kept.push(r);
+        }
+    }
+    let rows = kept;
+    let id_of = |d: &Details| if o.no_trunc { d.id.clone() } else { remove::short_id(&d.id).to_string() };
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
     let mut out = io::stdout().lock();
     if quiet {
         let mut seen = Vec::new();
         for r in &rows {
-            let id = remove::short_id(&r.image.id);
+            let id = id_of(r.image);
             if !seen.contains(&id) {
-                seen.push(id);
                 writeln!(out, "{id}").ctx(|| "write stdout")?;
+                seen.push(id);
             }
         }
         return Ok(());
@@ -180,7 +237,7 @@ pub fn images(store: &Store, filter: Option<&str>, quiet: bool, format: Option<&
                 "CreatedAt": created_at.unwrap_or_default(),
                 "CreatedSince": created_since(r.image),
                 "Digest": "<none>",
-                "ID": remove::short_id(&r.image.id),
+                "ID": id_of(r.image),
                 "Repository": r.repo,
                 "SharedSize": "N/A",
                 "Size": human_size(r.image.size),
@@ -195,9 +252,12 @@ pub fn images(store: &Store, filter: Option<&str>, quiet: bool, format: Option<&
             return write!(out, "{text}").ctx(|| "write stdout");
         }
     }
-    let mut table = vec![["REPOSITORY".to_string(), "TAG".into(), "IMAGE ID".into(), "CREATED".into(), "SIZE".into()]];
+    let mut table = vec![vec!["REPOSITORY".to_string(), "TAG".into(), "DIGEST".into(), "IMAGE ID".into(), "CREATED".into(), "SIZE".into()]];
     for r in &rows {
-        table.push([r.repo.clone(), r.tag.clone(), remove::short_id(&r.image.id).into(), created_since(r.image), human_size(r.image.size)]);
+        table.push(vec![r.repo.clone(), r.tag.clone(), "<none>".into(), id_of(r.image), created_since(r.image), human_size(r.image.size)]);
+    }
+    if !o.digests {
+        table.iter_mut().for_each(|row| drop(row.remove(2)));
     }
     write!(out, "{}", tabulate(&table)).ctx(|| "write stdout")
 }
