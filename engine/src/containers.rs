@@ -1129,9 +1129,7 @@ pub fn ps(env: &Env, o: &PsOptions, filters: &[String]) -> Result<()> {
                 None => rec.labels.contains_key(v),
             },
         };
-        // docker's rule: values of one key are alternatives, keys all apply.
-        let keep = wanted.iter().all(|(k, _)| wanted.iter().filter(|(k2, _)| k2 == k).any(|(_, v)| matches(k, v)));
-        if !keep {
+        if !crate::flags::filters_pass(&wanted, matches) {
             continue;
         }
         let text = match st.as_str() {

@@ -12,28 +12,23 @@ use std::time::Duration;
 
 const KEYS: [&str; 7] = ["type", "event", "container", "image", "network", "volume", "label"];
 
-/// `--filter key=value`s: values of one key are alternatives, keys all apply.
+/// Whether event `v` passes the `--filter`s.
 fn matches(v: &Value, filters: &[(String, String)]) -> bool {
     let attr = |k: &str| v["Actor"]["Attributes"][k].as_str().map(String::from);
     let id = v["Actor"]["ID"].as_str().unwrap_or("");
     let kind = v["Type"].as_str().unwrap_or("");
-    KEYS.iter().all(|key| {
-        let mut given = filters.iter().filter(|(k, _)| k == key).map(|(_, x)| x.as_str()).peekable();
-        if given.peek().is_none() {
-            return true;
-        }
-        given.any(|x| match *key {
-            "type" => kind == x,
-            "event" => v["Action"].as_str().is_some_and(|a| a == x || a.starts_with(&format!("{x}:"))),
-            "container" => kind == "container" && (id.starts_with(x) || attr("name").as_deref() == Some(x)),
-            "image" => attr("image").as_deref() == Some(x),
-            "network" => kind == "network" && (id.starts_with(x) || attr("name").as_deref() == Some(x)),
-            "volume" => kind == "volume" && id == x,
-            _ => match x.split_once('=') {
-                Some((k, val)) => attr(k).as_deref() == Some(val),
-                None => attr(x).is_some(),
-            },
-        })
+    let given: Vec<(&str, &str)> = filters.iter().map(|(k, x)| (k.as_str(), x.as_str())).collect();
+    crate::flags::filters_pass(&given, |key, x| match key {
+        "type" => kind == x,
+        "event" => v["Action"].as_str().is_some_and(|a| a == x || a.starts_with(&format!("{x}:"))),
+        "container" => kind == "container" && (id.starts_with(x) || attr("name").as_deref() == Some(x)),
+        "image" => attr("image").as_deref() == Some(x),
+        "network" => kind == "network" && (id.starts_with(x) || attr("name").as_deref() == Some(x)),
+        "volume" => kind == "volume" && id == x,
+        _ => match x.split_once('=') {
+            Some((k, val)) => attr(k).as_deref() == Some(val),
+            None => attr(x).is_some(),
+        },
     })
 }
 

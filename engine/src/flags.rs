@@ -116,6 +116,12 @@ pub fn parse(flags: &[Flag], args: &[String], stop_at_positional: bool, cmd: &st
     Ok(p)
 }
 
+/// docker's rule for `--filter key=value`s: the values given for one key
+/// are alternatives, and every key given must match.
+pub fn filters_pass(given: &[(&str, &str)], matches: impl Fn(&str, &str) -> bool) -> bool {
+    given.iter().all(|(k, _)| given.iter().filter(|(k2, _)| k2 == k).any(|(_, v)| matches(k, v)))
+}
+
 /// docker's usage line for `cmd` (what follows `engine CMD`).
 pub fn usage(cmd: &str) -> &'static str {
     match cmd {
@@ -184,6 +190,16 @@ mod tests {
         assert!(h.contains("Usage:  engine run [OPTIONS] IMAGE [COMMAND] [ARG...]"), "{h}");
         assert!(h.contains("  -d, --detach\n") && h.contains("      --name string\n") && h.contains("  -p, --publish string\n"), "{h}");
         assert_eq!(usage("pause"), "[OPTIONS] CONTAINER [CONTAINER...]");
+    }
+
+    #[test]
+    fn filter_values_of_a_key_are_alternatives() {
+        let given = [("status", "exited"), ("status", "running"), ("name", "web")];
+        let row = |status: &'static str, name: &'static str| move |k: &str, v: &str| if k == "status" { v == status } else { v == name };
+        assert!(filters_pass(&given, row("running", "web")));
+        assert!(!filters_pass(&given, row("created", "web")));
+        assert!(!filters_pass(&given, row("exited", "db")));
+        assert!(filters_pass(&[], row("x", "y")));
     }
 
     #[test]

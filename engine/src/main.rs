@@ -946,7 +946,7 @@ fn real_main(args: Vec<String>) -> i32 {
                             _ => field("Scope") == v,
                         }
                     };
-                    rows.retain(|r| given.iter().all(|(k, _)| given.iter().filter(|(k2, _)| k2 == k).any(|(_, v)| keep(r, k, v))));
+                    rows.retain(|r| skiff_engine::flags::filters_pass(&given, |k, v| keep(r, k, v)));
                     if p.on("quiet") {
                         rows.iter().for_each(|r| println!("{}", r["ID"].as_str().unwrap_or("")));
                         return 0;

@@ -181,8 +181,7 @@ pub fn ls(root: &Path, quiet: bool, format: Option<&str>, filters: &[String]) ->
                 _ => return err(format!("invalid filter '{f}' (dangling=, name=, label=, driver=)")),
             }
         }
-        // values of one key are alternatives, keys all apply (docker)
-        if given.iter().all(|(k, _)| given.iter().filter(|(k2, _)| k2 == k).any(|(_, v)| keep(k, v))) {
+        if crate::flags::filters_pass(&given, keep) {
             rows.push(serde_json::json!({"Driver": "local", "Name": n, "Scope": "local", "Mountpoint": dir(root, &n).join("_data"),
                 "Labels": meta.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")}));
         }

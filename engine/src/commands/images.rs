@@ -139,32 +139,30 @@ pub struct ImagesOptions<'a> {
 /// Whether image row (`repo`, `tag`) of `d` passes `-f key=value`
 /// (values of one key are alternatives, keys all apply).
 fn image_passes(store: &Store, d: &Details, repo: &str, tag: &str, filters: &[(&str, &str)]) -> Result<bool> {
-    let created = |r: &str| -> Result<Option<i64>> { Ok(store.details(r)?.config.created_unix()) };
-    for (key, _) in filters {
-        let mut any = false;
-        for (_, v) in filters.iter().filter(|(k, _)| k == key) {
-            any |= match *key {
-                "dangling" => d.tags.is_empty() == (*v == "true" || *v == "1"),
-                "reference" => {
-                    let g = |t: &str| crate::build::glob(v.as_bytes(), t.as_bytes());
-                    g(repo) || g(&format!("{repo}:{tag}"))
-                }
-                "before" => d.config.created_unix() < created(v)?,
-                "since" => d.config.created_unix() > created(v)?,
-                _ => {
-                    let labels = d.config.run_config().labels.unwrap_or_default();
-                    match v.split_once('=') {
-                        Some((lk, lv)) => labels.get(lk).is_some_and(|x| x == lv),
-                        None => labels.contains_key(*v),
-                    }
-                }
-            };
-        }
-        if !any {
-            return Ok(false);
-        }
+    // before=/since= name images: resolved first, so a bad name is an error
+    let mut times = std::collections::BTreeMap::new();
+    for (k, v) in filters.iter().filter(|(k, _)| *k == "before" || *k == "since") {
+        times.insert((*k, *v), store.details(v)?.config.created_unix());
     }
-    Ok(true)
+    Ok(crate::flags::filters_pass(filters, |key, v| {
+        let created = |k: &str| times.get(&(k, v)).copied().flatten();
+        match key {
+            "dangling" => d.tags.is_empty() == (v == "true" || v == "1"),
+            "reference" => {
+                let g = |t: &str| crate::build::glob(v.as_bytes(), t.as_bytes());
+                g(repo) || g(&format!("{repo}:{tag}"))
+            }
+            "before" => d.config.created_unix() < created("before"),
+            "since" => d.config.created_unix() > created("since"),
+            _ => {
+                let labels = d.config.run_config().labels.unwrap_or_default();
+                match v.split_once('=') {
+                    Some((lk, lv)) => labels.get(lk).is_some_and(|x| x == lv),
+                    None => labels.contains_key(v),
+                }
+            }
+        }
+    }))
 }
 
 pub fn images(store: &Store, filter: Option<&str>, o: &ImagesOptions) -> Result<()> {
