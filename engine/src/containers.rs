@@ -1832,8 +1832,8 @@ pub fn diff(env: &Env, reference: &str) -> Result<()> {
 }
 
 /// `cp SRC DST`, one of them `CONTAINER:PATH` (see `copy`).
-pub fn cp(env: &Env, src: &str, dst: &str) -> Result<()> {
-    crate::copy::cp(src, dst, &|c| Ok(record::dir(&env.root, &record::find(&env.root, c)?.id).join("rootfs")))
+pub fn cp(env: &Env, src: &str, dst: &str, o: crate::copy::Options) -> Result<()> {
+    crate::copy::cp(src, dst, o, &|c| Ok(record::dir(&env.root, &record::find(&env.root, c)?.id).join("rootfs")))
 }
 
 #[cfg(test)]

@@ -12,9 +12,18 @@ use std::io::{Read, Write};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 
+/// `cp`'s flags.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Options {
+    /// `-a`: the files keep their uid/gid (else the copy's owner is root).
+    pub archive: bool,
+    /// `-L`: a symlink given as SRC is followed.
+    pub follow: bool,
+}
+
 /// Copies `src` to `dst`, one of them `CONTAINER:PATH` whose container
 /// root filesystem `rootfs_of` finds.
-pub fn cp(src: &str, dst: &str, rootfs_of: &dyn Fn(&str) -> Result<PathBuf>) -> Result<()> {
+pub fn cp(src: &str, dst: &str, o: Options, rootfs_of: &dyn Fn(&str) -> Result<PathBuf>) -> Result<()> {
     let split = |s: &str| -> Result<Option<(PathBuf, String)>> {
         match s.split_once(':') {
             Some((c, p)) if !c.contains('/') => Ok(Some((rootfs_of(c)?, p.to_string()))),
@@ -22,8 +31,8 @@ pub fn cp(src: &str, dst: &str, rootfs_of: &dyn Fn(&str) -> Result<PathBuf>) -> 
         }
     };
     match (split(src)?, split(dst)?) {
-        (Some((root, p)), None) => out_of(&root, &p, Path::new(dst), src),
-        (None, Some((root, p))) => into(Path::new(src), &root, &p),
+        (Some((root, p)), None) => out_of(&root, &p, Path::new(dst), src, o),
+        (None, Some((root, p))) => into(Path::new(src), &root, &p, o),
         _ => err("cp: exactly one of SRC and DST must be CONTAINER:PATH"),
     }
 }
@@ -59,7 +68,7 @@ fn base(p: &Path) -> Option<String> {
 }
 
 /// Container -> host: the child archives `p` under the name the copy gets.
-fn out_of(root: &Path, p: &str, dst: &Path, what: &str) -> Result<()> {
+fn out_of(root: &Path, p: &str, dst: &Path, what: &str, o: Options) -> Result<()> {
     let (dir, name) = if dst.is_dir() {
         (dst.to_path_buf(), base(Path::new(p)).unwrap_or_else(|| "rootfs".into()))
     } else {
@@ -76,22 +85,27 @@ fn out_of(root: &Path, p: &str, dst: &Path, what: &str) -> Result<()> {
         }
         let mut b = tar::Builder::new(pipe);
         b.follow_symlinks(false);
-        if std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
+        let meta = if o.follow { std::fs::metadata(&path) } else { std::fs::symlink_metadata(&path) };
+        if meta.is_ok_and(|m| m.is_dir()) {
             b.append_dir_all(&name, &path).ctx(|| format!("cp: read {p}"))?;
+        } else if o.follow {
+            let mut f = File::open(&path).ctx(|| format!("cp: read {p}"))?;
+            b.append_file(&name, &mut f).ctx(|| format!("cp: read {p}"))?;
         } else {
             b.append_path_with_name(&path, &name).ctx(|| format!("cp: read {p}"))?;
         }
         b.into_inner().ctx(|| "cp: write the archive").map(drop)
     })?;
-    let unpacked = unpack(File::from(data), &dir, None);
+    let unpacked = unpack(File::from(data), &dir, None, o.archive);
     child.finish()?;
     unpacked
 }
 
 /// Host -> container: the child unpacks into `p` (an existing directory
 /// there), or as `p` itself.
-fn into(src: &Path, root: &Path, p: &str) -> Result<()> {
-    let meta = std::fs::symlink_metadata(src).ctx(|| format!("cp: {}", src.display()))?;
+fn into(src: &Path, root: &Path, p: &str, o: Options) -> Result<()> {
+    let meta = if o.follow { std::fs::metadata(src) } else { std::fs::symlink_metadata(src) };
+    let meta = meta.ctx(|| format!("cp: {}", src.display()))?;
     let name = base(src).unwrap_or_else(|| "rootfs".into());
     let target = p.to_string();
     let (child, data) = in_root(root, true, move |pipe| {
@@ -107,13 +121,19 @@ fn into(src: &Path, root: &Path, p: &str) -> Result<()> {
             }
             (parent, Some(base(&path).ok_or_else(|| Error(format!("cp: bad destination {target}")))?))
         };
-        unpack(pipe, &dir, rename.as_deref())
+        unpack(pipe, &dir, rename.as_deref(), o.archive)
     })?;
     let packed = {
         // Dropped (the pipe closed) before the wait, whatever happened.
         let mut b = tar::Builder::new(File::from(data));
         b.follow_symlinks(false);
-        let packed = if meta.is_dir() { b.append_dir_all(&name, src) } else { b.append_path_with_name(src, &name) };
+        let packed = if meta.is_dir() {
+            b.append_dir_all(&name, src)
+        } else if o.follow {
+            File::open(src).and_then(|mut f| b.append_file(&name, &mut f))
+        } else {
+            b.append_path_with_name(src, &name)
+        };
         packed.and_then(|_| b.into_inner()).map(drop).ctx(|| format!("cp: read {}", src.display()))
     };
     // The child's own error says more than a broken pipe.
@@ -123,9 +143,10 @@ fn into(src: &Path, root: &Path, p: &str) -> Result<()> {
 
 /// Unpacks `r` into `dir`, the first component of each name replaced by
 /// `rename` if given. Names that are absolute or hold `..` are refused.
-fn unpack(r: impl Read, dir: &Path, rename: Option<&str>) -> Result<()> {
+fn unpack(r: impl Read, dir: &Path, rename: Option<&str>, owners: bool) -> Result<()> {
     let mut a = tar::Archive::new(r);
     a.set_preserve_permissions(true);
+    a.set_preserve_ownerships(owners);
     a.set_overwrite(true);
     for entry in a.entries().ctx(|| "cp: read the archive")? {
         let mut entry = entry.ctx(|| "cp: read the archive")?;

@@ -405,7 +405,7 @@ fn real_main(args: Vec<String>) -> i32 {
     let (cmd, rest) = management_alias(cmd, &args[at + 1..]);
     let cmd = &cmd;
     // commands that take no flags answer --help here; the others in their flag parsing
-    if ["port", "rename", "pause", "unpause", "tag", "logout", "top", "cp", "diff", "restore", "wait"].contains(&cmd.as_str()) && rest.first().is_some_and(|a| a == "--help") {
+    if ["port", "rename", "pause", "unpause", "tag", "logout", "top", "diff", "restore", "wait"].contains(&cmd.as_str()) && rest.first().is_some_and(|a| a == "--help") {
         print!("{}", skiff_engine::flags::help(cmd, &[]));
         return 0;
     }
@@ -783,13 +783,18 @@ fn real_main(args: Vec<String>) -> i32 {
                 Err(e) => fail(1, e),
             }
         }
-        "cp" => match rest.as_slice() {
-            [a, b] => match containers::cp(&env, a, b) {
-                Ok(()) => 0,
-                Err(e) => fail(1, e),
-            },
-            _ => fail(1, "\"cp\" requires exactly 2 arguments"),
-        },
+        "cp" => {
+            let flags = [flag("archive", Some('a'), false), flag("follow-link", Some('L'), false), flag("quiet", Some('q'), false)];
+            let Ok(p) = simple(&rest, &flags, cmd) else { return 125 };
+            let o = skiff_engine::copy::Options { archive: p.on("archive"), follow: p.on("follow-link") };
+            match p.args.as_slice() {
+                [a, b] => match containers::cp(&env, a, b, o) {
+                    Ok(()) => 0,
+                    Err(e) => fail(1, e),
+                },
+                _ => fail(1, "\"cp\" requires exactly 2 arguments"),
+            }
+        }
         "attach" => {
             let Ok(p) = simple(&rest, &[flag("no-stdin", None, false), flag("sig-proxy", None, true), flag("detach-keys", None, true)], cmd) else { return 125 };
             match p.args.as_slice() {

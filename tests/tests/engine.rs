@@ -1148,3 +1148,34 @@ fn listing_flags() {
     assert!(e.ok(&["system", "info"]).contains("Containers: 3"));
     e.ok(&["rm", "-f", "ls1", "ls2", "lv"]);
 }
+
+/// cp -a keeps uid/gid (both ways; without it the copy is root's), -L
+/// follows a symlink given as the source (without it the link is copied).
+#[test]
+fn cp_archive_and_follow_link() {
+    use std::os::unix::fs::MetadataExt;
+    let e = Engine::new("cpflags");
+    e.ok(&["run", "-d", "--name", "box", "--network", "none", "busybox", "sh", "-c", "echo in > /owned; chown 1234:5678 /owned; ln -s /owned /link; touch /ready; sleep 60"]);
+    assert!(wait_until(T, || e.run(&["exec", "box", "test", "-e", "/ready"]).status.success()));
+    let d = e.dir.path();
+    e.ok(&["cp", "-a", "box:/owned", d.join("a").to_str().unwrap()]);
+    e.ok(&["cp", "box:/owned", d.join("plain").to_str().unwrap()]);
+    let m = |p: &str| std::fs::symlink_metadata(d.join(p)).unwrap();
+    assert_eq!((m("a").uid(), m("a").gid()), (1234, 5678));
+    assert_eq!(m("plain").uid(), 0);
+    e.ok(&["cp", "-L", "box:/link", d.join("followed").to_str().unwrap()]);
+    e.ok(&["cp", "box:/link", d.join("kept").to_str().unwrap()]);
+    assert!(m("followed").is_file() && m("kept").file_type().is_symlink());
+    assert_eq!(std::fs::read_to_string(d.join("followed")).unwrap(), "in\n");
+
+    let host = d.join("host.txt");
+    std::fs::write(&host, "h\n").unwrap();
+    std::os::unix::fs::chown(&host, Some(4321), Some(8765)).unwrap();
+    std::os::unix::fs::symlink(&host, d.join("hostlink")).unwrap();
+    e.ok(&["cp", "-a", host.to_str().unwrap(), "box:/ha"]);
+    e.ok(&["cp", host.to_str().unwrap(), "box:/hp"]);
+    e.ok(&["cp", "-L", d.join("hostlink").to_str().unwrap(), "box:/hl"]);
+    let out = e.ok(&["exec", "box", "sh", "-c", "stat -c %u:%g /ha /hp; cat /hl; test -L /hl || echo regular"]);
+    assert_eq!(out, "4321:8765\n0:0\nh\nregular\n");
+    e.ok(&["rm", "-f", "box"]);
+}
