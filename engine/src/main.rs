@@ -1038,7 +1038,18 @@ fn real_main(args: Vec<String>) -> i32 {
         "volume" => {
             use skiff_engine::volumes;
             let r = match rest.split_first() {
-                Some((sub, more)) if sub == "create" => volumes::create(&root, more.first().map(String::as_str)).map(|n| println!("{n}")),
+                Some((sub, more)) if sub == "create" => {
+                    let flags = [flag("label", Some('l'), true), flag("driver", Some('d'), true), flag("opt", Some('o'), true), flag("name", None, true)];
+                    let Ok(p) = simple(more, &flags, "volume create") else { return 125 };
+                    if let Some(d) = p.get("driver").filter(|d| *d != "local") {
+                        return fail(1, format!("volume driver {d:?} is not supported (local)"));
+                    }
+                    if let Some(o) = p.get("opt") {
+                        return fail(1, format!("volume option {o:?} is not supported: local volumes are directories here"));
+                    }
+                    let labels = p.all("label").iter().map(|l| l.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).unwrap_or((l.to_string(), String::new()))).collect();
+                    volumes::create(&root, p.get("name").or(p.args.first().map(String::as_str)), &labels).map(|n| println!("{n}"))
+                }
                 Some((sub, more)) if sub == "ls" || sub == "list" => {
                     let Ok(p) = simple(more, &[flag("quiet", Some('q'), false), flag("format", None, true), flag("filter", Some('f'), true)], "volume ls") else { return 125 };
                     let filters: Vec<String> = p.all("filter").into_iter().map(String::from).collect();

@@ -99,6 +99,11 @@ fn read_meta(root: &Path, name: &str) -> Meta {
 /// The volume `name`, made when missing; None makes a new anonymous one.
 /// The caller holds [`hold`]. Returns its name.
 pub fn ensure(root: &Path, name: Option<&str>) -> Result<String> {
+    ensure_labelled(root, name, &BTreeMap::new())
+}
+
+/// [`ensure`] with `volume create --label`s for a new volume.
+fn ensure_labelled(root: &Path, name: Option<&str>, labels: &BTreeMap<String, String>) -> Result<String> {
     let (name, anonymous) = match name {
         Some(n) => (n.to_string(), false),
         None => (record::new_id()?, true),
@@ -112,7 +117,7 @@ pub fn ensure(root: &Path, name: Option<&str>) -> Result<String> {
     let tmp = volumes_dir(root).join(format!(".tmp-{name}"));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(tmp.join("_data")).ctx(|| format!("create {}", tmp.display()))?;
-    let mut meta = Meta { created_at: skiff_runtime::state::now_rfc3339(), ..Default::default() };
+    let mut meta = Meta { created_at: skiff_runtime::state::now_rfc3339(), labels: labels.clone() };
     if anonymous {
         meta.labels.insert(ANONYMOUS_LABEL.into(), String::new());
     }
@@ -131,9 +136,9 @@ pub fn ensure(root: &Path, name: Option<&str>) -> Result<String> {
 }
 
 /// `volume create [NAME]`.
-pub fn create(root: &Path, name: Option<&str>) -> Result<String> {
+pub fn create(root: &Path, name: Option<&str>, labels: &BTreeMap<String, String>) -> Result<String> {
     let _hold = hold(root)?;
-    let n = ensure(root, name)?;
+    let n = ensure_labelled(root, name, labels)?;
     skiff_shim::lifecycle::emit(root, "volume", "create", &n, &[("driver", "local")]);
     Ok(n)
 }

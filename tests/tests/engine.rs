@@ -1144,6 +1144,11 @@ fn listing_flags() {
     assert_eq!(names(&["volume", "ls", "-q"]), ["v1", "v2"]);
     assert_eq!(names(&["volume", "ls", "-q", "-f", "dangling=true"]), ["v2"]);
     assert_eq!(names(&["volume", "ls", "--format", "{{.Driver}} {{.Name}}", "-f", "name=v1"]), ["local v1"]);
+    e.ok(&["volume", "create", "--label", "tier=db", "--driver", "local", "v3"]);
+    assert_eq!(names(&["volume", "ls", "-q", "-f", "label=tier=db"]), ["v3"]);
+    assert_eq!(e.ok(&["volume", "inspect", "-f", "{{.Labels.tier}}", "v3"]).trim(), "db");
+    let bad = e.run(&["volume", "create", "-o", "type=tmpfs", "v4"]);
+    assert!(!bad.status.success() && text(&bad.stderr).contains("not supported"), "{}", text(&bad.stderr));
     assert_eq!(names(&["network", "ls", "-f", "type=builtin", "--format", "{{.Name}}"]), ["bridge", "host", "none"]);
     assert!(e.ok(&["system", "info"]).contains("Containers: 3"));
     e.ok(&["rm", "-f", "ls1", "ls2", "lv"]);
