@@ -302,8 +302,8 @@ mod tests {
     #[test]
     fn create_list_remove() {
         let root = std::env::temp_dir().join(format!("skiff-vol-{}", std::process::id()));
-        assert_eq!(create(&root, Some("data")).unwrap(), "data");
-        assert!(create(&root, Some("../x")).is_err());
+        assert_eq!(create(&root, Some("data"), &BTreeMap::new()).unwrap(), "data");
+        assert!(create(&root, Some("../x"), &BTreeMap::new()).is_err());
         assert_eq!(list(&root).unwrap(), ["data"]);
         assert_eq!(inspect(&root, "data").unwrap()["Name"], "data");
         remove(&root, "data", false).unwrap();
@@ -315,12 +315,12 @@ mod tests {
     fn prune_takes_unused_anonymous_volumes_and_with_all_named_ones() {
         let root = std::env::temp_dir().join(format!("skiff-vol-prune-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
-        let anon = create(&root, None).unwrap();
+        let anon = create(&root, None, &BTreeMap::new()).unwrap();
         assert_eq!(anon.len(), 64);
         assert_eq!(inspect(&root, &anon).unwrap()["Labels"][ANONYMOUS_LABEL], "");
-        let used_anon = create(&root, None).unwrap();
-        create(&root, Some("named")).unwrap();
-        create(&root, Some("used")).unwrap();
+        let used_anon = create(&root, None, &BTreeMap::new()).unwrap();
+        create(&root, Some("named"), &BTreeMap::new()).unwrap();
+        create(&root, Some("used"), &BTreeMap::new()).unwrap();
         std::fs::write(data_dir(&root, &anon).join("f"), "12345").unwrap();
         // A container record (not running: records are all that count) naming two of them.
         let mount = |n: &str| Mount { kind: "volume".into(), source: data_dir(&root, n).display().to_string(), destination: "/d".into(), read_only: false, ..Default::default() };
