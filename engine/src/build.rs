@@ -214,10 +214,7 @@ impl Builder<'_> {
         if !labels.is_empty() {
             let c = st.run_config();
             let mut l = c["Labels"].as_object().cloned().unwrap_or_default();
-            for kv in &labels {
-                let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-                l.insert(k.into(), v.into());
-            }
+            l.extend(crate::flags::labels(labels.iter().map(String::as_str)).into_iter().map(|(k, v)| (k, Value::from(v))));
             c["Labels"] = Value::Object(l);
             st.image = None;
         }
@@ -697,8 +694,7 @@ fn fetch(root: &Path, url: &str, dir: &Path) -> Result<PathBuf> {
 fn stdin_context(dir: &Path) -> Result<()> {
     let mut data = Vec::new();
     std::io::Read::read_to_end(&mut std::io::stdin(), &mut data).ctx(|| "read the build context from stdin")?;
-    let tar = data.starts_with(&[0x1f, 0x8b]) || data.starts_with(&crate::images::zstd::MAGIC) || data.get(257..262) == Some(b"ustar");
-    if !tar {
+    if !archive_head(&data) {
         return std::fs::write(dir.join("Dockerfile"), &data).ctx(|| format!("write {}", dir.join("Dockerfile").display()));
     }
     let (r, _) = layers::decompress(std::io::Cursor::new(data)).ctx(|| "the build context from stdin")?;
@@ -863,7 +859,12 @@ fn now() -> u64 {
 fn is_archive(p: &Path) -> bool {
     let mut head = [0u8; 512];
     let n = std::fs::File::open(p).and_then(|mut f| crate::images::blobs::read_full(&mut f, &mut head)).unwrap_or(0);
-    head[..n].starts_with(&[0x1f, 0x8b]) || head[..n].starts_with(&crate::images::zstd::MAGIC) || (n >= 262 && &head[257..262] == b"ustar")
+    archive_head(&head[..n])
+}
+
+/// Whether bytes start a plain, gzip or zstd tar.
+fn archive_head(head: &[u8]) -> bool {
+    head.starts_with(&[0x1f, 0x8b]) || head.starts_with(&crate::images::zstd::MAGIC) || head.get(257..262) == Some(b"ustar")
 }
 
 fn join(dir: &str, name: &str) -> String {
@@ -958,29 +959,15 @@ fn lookup_in(layers: &[PathBuf], path: &str) -> Option<std::fs::Metadata> {
 }
 
 /// `--chown=USER[:GROUP]`: numbers, or names from the image's
-/// /etc/passwd and /etc/group.
+/// /etc/passwd and /etc/group (the topmost layer that has them), as a
+/// container's user is found; a lone number is the group too (docker).
 fn owner_ids(spec: &str, layers: &[PathBuf]) -> Result<(u64, u64)> {
-    let (u, g) = spec.split_once(':').map(|(u, g)| (u, Some(g))).unwrap_or((spec, None));
-    let find = |file: &str, name: &str| -> Result<(u64, u64)> {
-        let text = layers.iter().rev().find_map(|l| std::fs::read_to_string(l.join(file)).ok()).unwrap_or_default();
-        text.lines()
-            .map(|l| l.split(':').collect::<Vec<_>>())
-            .find(|f| f.first() == Some(&name))
-            .and_then(|f| Some((f.get(2)?.parse().ok()?, f.get(3).and_then(|g| g.parse().ok()).unwrap_or(0))))
-            .ok_or_else(|| Error(format!("--chown={spec}: no {name:?} in the image's /{file}")))
-    };
-    let (uid, primary) = match u.parse::<u64>() {
-        Ok(n) => (n, n),
-        Err(_) => find("etc/passwd", u)?,
-    };
-    let gid = match g {
-        None => primary,
-        Some(g) => match g.parse::<u64>() {
-            Ok(n) => n,
-            Err(_) => find("etc/group", g)?.0,
-        },
-    };
-    Ok((uid, gid))
+    if let Ok(n) = spec.parse::<u64>() {
+        return Ok((n, n));
+    }
+    let read = |f: &str| layers.iter().rev().find_map(|l| std::fs::read_to_string(l.join(f)).ok()).unwrap_or_default();
+    let (u, g) = crate::oci::user_from(spec, &read).map_err(|e| Error(format!("--chown={spec}: {}", e.0)))?;
+    Ok((u as u64, g as u64))
 }
 
 /// A read-only merged view of some layers, for COPY --from (one layer is

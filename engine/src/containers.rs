@@ -452,16 +452,12 @@ pub fn create(env: &Env, o: &RunOpts) -> Result<Record> {
             _ => return err(format!("unknown log opt '{opt}' (max-size, max-file)")),
         }
     }
-    let mut labels = std::collections::BTreeMap::new();
     let mut from_files = Vec::new();
     for f in &o.label_files {
         let text = std::fs::read_to_string(f).ctx(|| format!("read the label file {}", f.display()))?;
         from_files.extend(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(String::from));
     }
-    for l in from_files.iter().chain(&o.labels) {
-        let (k, v) = l.split_once('=').unwrap_or((l, ""));
-        labels.insert(k.to_string(), v.to_string());
-    }
+    let labels = crate::flags::labels(from_files.iter().chain(&o.labels).map(String::as_str));
     // --ip and --network-alias belong to user-defined networks (docker)
     let user_net = crate::network::named::load(&env.root, &network)?;
     if user_net.is_none() && !o.network_aliases.is_empty() {
@@ -537,7 +533,7 @@ pub fn create(env: &Env, o: &RunOpts) -> Result<Record> {
         ..Default::default()
     };
     let rec = record::create(&env.root, rec, o.name.as_deref())?;
-    skiff_shim::lifecycle::emit_container(&record::dir(&env.root, &rec.id), "create", &[]);
+    event(env, &rec, "create", &[]);
     if let Some(f) = &o.cidfile {
         // create_new: a file that appeared meanwhile is not overwritten.
         let wrote = std::fs::OpenOptions::new().write(true).create_new(true).open(f).and_then(|mut h| h.write_all(rec.id.as_bytes()));
@@ -898,7 +894,7 @@ pub fn kill(env: &Env, reference: &str, sig: &str) -> Result<()> {
     let mut c = client(env, &rec).ok_or_else(|| Error(format!("container {reference} has no shim")))?;
     // docker kill counts as a stop for restart policies.
     c.signal(n, false, true).ctx(|| format!("kill {reference}"))?;
-    skiff_shim::lifecycle::emit_container(&record::dir(&env.root, &rec.id), "kill", &[("signal", &n.to_string())]);
+    event(env, &rec, "kill", &[("signal", &n.to_string())]);
     Ok(())
 }
 
@@ -922,7 +918,7 @@ pub fn stop(env: &Env, reference: &str, timeout: Option<u32>) -> Result<()> {
         }
     }
     wait_shim_gone(env, &rec, Duration::from_secs(10))?;
-    skiff_shim::lifecycle::emit_container(&record::dir(&env.root, &rec.id), "stop", &[]);
+    event(env, &rec, "stop", &[]);
     Ok(())
 }
 
@@ -988,7 +984,7 @@ fn remove(env: &Env, rec: &Record, force: bool) -> Result<()> {
         let _ = c.shutdown(Some(0));
     }
     wait_shim_gone(env, rec, Duration::from_secs(15))?;
-    skiff_shim::lifecycle::emit_container(&record::dir(&env.root, &rec.id), "destroy", &[]);
+    event(env, rec, "destroy", &[]);
     remove_files(env, rec)
 }
 
@@ -1079,15 +1075,6 @@ pub struct PsOptions<'a> {
     pub size: bool,
 }
 
-/// Bytes under `dir` (not following links).
-fn tree_size(dir: &Path) -> u64 {
-    std::fs::read_dir(dir).into_iter().flatten().flatten().map(|e| match e.path().symlink_metadata() {
-        Ok(m) if m.is_dir() => tree_size(&e.path()),
-        Ok(m) => m.len(),
-        Err(_) => 0,
-    }).sum()
-}
-
 pub fn ps(env: &Env, o: &PsOptions, filters: &[String]) -> Result<()> {
     let (all, quiet, format) = (o.all || o.last.is_some(), o.quiet, o.format);
     let mut wanted = Vec::new();
@@ -1124,10 +1111,7 @@ pub fn ps(env: &Env, o: &PsOptions, filters: &[String]) -> Result<()> {
                 let (port, proto) = v.split_once('/').unwrap_or((v, "tcp"));
                 rec.ports.iter().any(|p| p.container_port.to_string() == port && p.proto == proto)
             }
-            _ => match v.split_once('=') {
-                Some((lk, lv)) => rec.labels.get(lk).is_some_and(|x| x == lv),
-                None => rec.labels.contains_key(v),
-            },
+            _ => crate::flags::label_matches(v, |k| rec.labels.get(k).cloned()),
         };
         if !crate::flags::filters_pass(&wanted, matches) {
             continue;
@@ -1157,14 +1141,15 @@ pub fn ps(env: &Env, o: &PsOptions, filters: &[String]) -> Result<()> {
         rows.truncate(n);
     }
     let id_of = |r: &Record| if o.no_trunc { r.id.clone() } else { r.short_id().to_string() };
+    let store = Store::open(&env.root)?;
     let sizes: Vec<String> = rows
         .iter()
         .map(|(r, _, _)| {
             if !o.size {
                 return String::new();
             }
-            let mine = tree_size(&record::dir(&env.root, &r.id).join("upper"));
-            let image = Store::open(&env.root).and_then(|s| s.details(&r.image_id)).map_or(0, |d| d.size);
+            let mine = crate::commands::images::disk_usage(&record::dir(&env.root, &r.id).join("upper"));
+            let image = store.details(&r.image_id).map_or(0, |d| d.size);
             let hs = crate::commands::images::human_size;
             format!("{} (virtual {})", hs(mine), hs(mine + image))
         })
@@ -1460,7 +1445,7 @@ pub fn rename(env: &Env, old: &str, new: &str) -> Result<()> {
     }
     let old_name = std::mem::replace(&mut rec.name, new.to_string());
     rec.save(&env.root)?;
-    skiff_shim::lifecycle::emit_container(&record::dir(&env.root, &rec.id), "rename", &[("oldName", &format!("/{old_name}"))]);
+    event(env, &rec, "rename", &[("oldName", &format!("/{old_name}"))]);
     Ok(())
 }
 
@@ -1476,7 +1461,7 @@ pub fn pause(env: &Env, reference: &str, on: bool) -> Result<()> {
     if !out.status.success() {
         return err(String::from_utf8_lossy(&out.stderr).trim().to_string());
     }
-    skiff_shim::lifecycle::emit_container(&record::dir(&env.root, &rec.id), if on { "pause" } else { "unpause" }, &[]);
+    event(env, &rec, if on { "pause" } else { "unpause" }, &[]);
     Ok(())
 }
 
@@ -1646,6 +1631,11 @@ fn top_with_ps(rec: &Record, args: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// A container's `events` line (see `skiff_shim::lifecycle`).
+fn event(env: &Env, rec: &Record, action: &str, extra: &[(&str, &str)]) {
+    skiff_shim::lifecycle::emit_container(&record::dir(&env.root, &rec.id), action, extra);
+}
+
 /// `stats [--no-stream] [--format F] [CONTAINER...]`: docker's columns from
 /// two samples half a second apart (CPU % of one CPU over that time, as
 /// docker's); memory against the limit or, without one, the host's memory.
@@ -1771,7 +1761,7 @@ pub fn restore(env: &Env) -> Result<()> {
         if !dir.join("rootfs").join("bin").exists() && !dir.join("rootfs.copy").exists() {
             rootfs::mount(&dir, &image.layers)?;
         }
-        if rec.network != "host" && !netns_alive(&dir) {
+        if rec.network != "host" && !network::netns_mounted(&dir.join("netns")) {
             network::recreate(&env.root, &env.net, &dir, &rec)?;
         }
         match launch(env, &rec, false) {
@@ -1783,11 +1773,6 @@ pub fn restore(env: &Env) -> Result<()> {
 }
 
 /// True when `<dir>/netns` is still a bind mount of a namespace.
-fn netns_alive(dir: &Path) -> bool {
-    let p = dir.join("netns").display().to_string();
-    std::fs::read_to_string("/proc/self/mountinfo").is_ok_and(|m| m.lines().any(|l| l.split(' ').nth(4) == Some(p.as_str())))
-}
-
 /// `export [-o FILE] CONTAINER`: its filesystem as a tar, to FILE
 /// (written whole, then renamed) or stdout (not a terminal).
 pub fn export(env: &Env, reference: &str, output: Option<&Path>) -> Result<()> {

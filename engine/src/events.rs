@@ -25,10 +25,7 @@ fn matches(v: &Value, filters: &[(String, String)]) -> bool {
         "image" => attr("image").as_deref() == Some(x),
         "network" => kind == "network" && (id.starts_with(x) || attr("name").as_deref() == Some(x)),
         "volume" => kind == "volume" && id == x,
-        _ => match x.split_once('=') {
-            Some((k, val)) => attr(k).as_deref() == Some(val),
-            None => attr(x).is_some(),
-        },
+        _ => crate::flags::label_matches(x, attr),
     })
 }
 
@@ -76,27 +73,36 @@ pub fn events(root: &Path, since: Option<&str>, until: Option<&str>, filters: &[
         true
     };
     let path = root.join(FILE);
-    let read = |p: &Path| std::fs::read(p).unwrap_or_default();
     // Without --since only what happens from now on is shown (docker).
-    let mut offset = read(&path).len();
-    if since.is_some() {
-        let mut past = read(&root.join(format!("{FILE}.1")));
-        past.extend(read(&path));
+    let mut offset = if since.is_some() {
+        let mut past = std::fs::read(root.join(format!("{FILE}.1"))).unwrap_or_default();
+        let current = std::fs::read(&path).unwrap_or_default();
+        let len = current.len() as u64;
+        past.extend(current);
         if !show(&String::from_utf8_lossy(&past)) {
             return Ok(());
         }
-    }
+        len
+    } else {
+        std::fs::metadata(&path).map_or(0, |m| m.len())
+    };
     let mut pending = String::new();
     loop {
         if until.is_some_and(|u| now() > u) {
             return Ok(());
         }
-        let data = read(&path);
-        if data.len() < offset {
-            offset = 0; // rotated
+        // only the bytes written since the last look
+        if let Ok(mut f) = std::fs::File::open(&path) {
+            let len = f.metadata().map_or(0, |m| m.len());
+            if len < offset {
+                offset = 0; // rotated
+            }
+            let mut fresh = Vec::new();
+            if std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(offset)).is_ok() && std::io::Read::read_to_end(&mut f, &mut fresh).is_ok() {
+                offset += fresh.len() as u64;
+                pending.push_str(&String::from_utf8_lossy(&fresh));
+            }
         }
-        pending.push_str(&String::from_utf8_lossy(&data[offset..]));
-        offset = data.len();
         if let Some(end) = pending.rfind('\n') {
             let complete: String = pending.drain(..=end).collect();
             if !show(&complete) {

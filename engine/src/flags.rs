@@ -122,6 +122,21 @@ pub fn filters_pass(given: &[(&str, &str)], matches: impl Fn(&str, &str) -> bool
     given.iter().all(|(k, _)| given.iter().filter(|(k2, _)| k2 == k).any(|(_, v)| matches(k, v)))
 }
 
+/// A `label=` filter value, `KEY` (present) or `KEY=VALUE` (that value),
+/// against the labels `value_of` looks up.
+pub fn label_matches(filter: &str, value_of: impl Fn(&str) -> Option<String>) -> bool {
+    match filter.split_once('=') {
+        Some((k, v)) => value_of(k).as_deref() == Some(v),
+        None => value_of(filter).is_some(),
+    }
+}
+
+/// `--label KEY=VALUE` values (a bare `KEY` has an empty value) as a map;
+/// a later one wins.
+pub fn labels<'a>(given: impl IntoIterator<Item = &'a str>) -> std::collections::BTreeMap<String, String> {
+    given.into_iter().map(|l| l.split_once('=').unwrap_or((l, ""))).map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
 /// docker's usage line for `cmd` (what follows `engine CMD`).
 pub fn usage(cmd: &str) -> &'static str {
     match cmd {

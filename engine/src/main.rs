@@ -988,7 +988,7 @@ fn real_main(args: Vec<String>) -> i32 {
                     if let Some(o) = p.get("opt") {
                         return fail(1, format!("network option {o:?} is not supported"));
                     }
-                    let labels = p.all("label").iter().map(|l| l.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).unwrap_or((l.to_string(), String::new()))).collect();
+                    let labels = skiff_engine::flags::labels(p.all("label"));
                     match network::named::create(&root, &env.net, name, p.get("subnet"), labels) {
                         Ok(n) => {
                             println!("{}", n.id);
@@ -1047,7 +1047,7 @@ fn real_main(args: Vec<String>) -> i32 {
                     if let Some(o) = p.get("opt") {
                         return fail(1, format!("volume option {o:?} is not supported: local volumes are directories here"));
                     }
-                    let labels = p.all("label").iter().map(|l| l.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).unwrap_or((l.to_string(), String::new()))).collect();
+                    let labels = skiff_engine::flags::labels(p.all("label"));
                     volumes::create(&root, p.get("name").or(p.args.first().map(String::as_str)), &labels).map(|n| println!("{n}"))
                 }
                 Some((sub, more)) if sub == "ls" || sub == "list" => {

@@ -202,7 +202,7 @@ fn join(root: &Path, flags: &Flags, dir: &Path, rec: &Record, ns: &Path, ep: &En
 
 /// True when `ns` is a mounted network namespace (not the empty file a
 /// reboot leaves).
-fn netns_mounted(ns: &Path) -> bool {
+pub fn netns_mounted(ns: &Path) -> bool {
     let p = ns.display().to_string();
     std::fs::read_to_string("/proc/self/mountinfo").is_ok_and(|m| m.lines().any(|l| l.split(' ').nth(4) == Some(p.as_str())))
 }

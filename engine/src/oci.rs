@@ -59,6 +59,12 @@ pub fn environment(image: &RunConfig, hostname: &str, tty: bool, extra: &[String
 
 /// Resolves `user[:group]` (names looked up in the container's /etc files).
 pub fn user(spec: &str, rootfs: &Path) -> Result<(u32, u32)> {
+    user_from(spec, &|f| std::fs::read_to_string(rootfs.join(f)).unwrap_or_default())
+}
+
+/// [`user`] with /etc/passwd and /etc/group as `read` gives them (`build`
+/// reads them from an image's layers).
+pub fn user_from(spec: &str, read: &dyn Fn(&str) -> String) -> Result<(u32, u32)> {
     if spec.is_empty() {
         return Ok((0, 0));
     }
@@ -66,7 +72,7 @@ pub fn user(spec: &str, rootfs: &Path) -> Result<(u32, u32)> {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
     };
-    let passwd = std::fs::read_to_string(rootfs.join("etc/passwd")).unwrap_or_default();
+    let passwd = read("etc/passwd");
     let (uid, primary) = match u.parse::<u32>() {
         Ok(n) => (n, passwd.lines().find(|l| l.split(':').nth(2) == Some(u)).and_then(|l| l.split(':').nth(3)?.parse().ok())),
         Err(_) => {
@@ -82,7 +88,7 @@ pub fn user(spec: &str, rootfs: &Path) -> Result<(u32, u32)> {
         Some(g) => match g.parse::<u32>() {
             Ok(n) => n,
             Err(_) => {
-                let group = std::fs::read_to_string(rootfs.join("etc/group")).unwrap_or_default();
+                let group = read("etc/group");
                 match group.lines().find(|l| l.split(':').next() == Some(g)) {
                     Some(l) => l.split(':').nth(2).and_then(|s| s.parse().ok()).unwrap_or(0),
                     None => return err(format!("unable to find group {g}: no matching entries in group file")),

@@ -199,12 +199,15 @@ pub fn generate_name(root: &Path, id: &str) -> Result<String> {
 }
 
 /// docker's rule for names: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
-pub fn check_name(name: &str) -> Result<()> {
+/// docker's object name pattern `[a-zA-Z0-9][a-zA-Z0-9_.-]*` (containers,
+/// volumes and networks; their length rules differ).
+pub fn name_pattern(name: &str) -> bool {
     let mut chars = name.chars();
-    let ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && name.len() >= 2
-        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
-    if ok {
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric()) && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+}
+
+pub fn check_name(name: &str) -> Result<()> {
+    if name.len() >= 2 && name_pattern(name) {
         Ok(())
     } else {
         err(format!("Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"))

@@ -66,10 +66,7 @@ fn lock(root: &Path, exclusive: bool) -> Result<FileLock> {
 }
 
 pub fn check(name: &str) -> Result<()> {
-    let ok = name.len() >= 2
-        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
-    if ok {
+    if name.len() >= 2 && record::name_pattern(name) {
         Ok(())
     } else {
         err(format!("invalid volume name {name:?}: [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"))
@@ -166,6 +163,13 @@ pub fn list(root: &Path) -> Result<Vec<String>> {
 /// Volume name -> names of the containers whose records mount it.
 /// `volume ls [-q] [--format] [-f dangling=|name=|label=|driver=]`.
 pub fn ls(root: &Path, quiet: bool, format: Option<&str>, filters: &[String]) -> Result<()> {
+    let mut given = Vec::new();
+    for f in filters {
+        match f.split_once('=') {
+            Some((k @ ("dangling" | "name" | "label" | "driver"), v)) => given.push((k, v)),
+            _ => return err(format!("invalid filter '{f}' (dangling=, name=, label=, driver=)")),
+        }
+    }
     let used = users(root)?;
     let mut rows = Vec::new();
     for n in list(root)? {
@@ -174,18 +178,8 @@ pub fn ls(root: &Path, quiet: bool, format: Option<&str>, filters: &[String]) ->
             "dangling" => used.contains_key(&n) != (v == "true" || v == "1"),
             "name" => n.contains(v),
             "driver" => v == "local",
-            _ => match v.split_once('=') {
-                Some((lk, lv)) => meta.labels.get(lk).is_some_and(|x| x == lv),
-                None => meta.labels.contains_key(v),
-            },
+            _ => crate::flags::label_matches(v, |l| meta.labels.get(l).cloned()),
         };
-        let mut given = Vec::new();
-        for f in filters {
-            match f.split_once('=') {
-                Some((k @ ("dangling" | "name" | "label" | "driver"), v)) => given.push((k, v)),
-                _ => return err(format!("invalid filter '{f}' (dangling=, name=, label=, driver=)")),
-            }
-        }
         if crate::flags::filters_pass(&given, keep) {
             rows.push(serde_json::json!({"Driver": "local", "Name": n, "Scope": "local", "Mountpoint": dir(root, &n).join("_data"),
                 "Labels": meta.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")}));

@@ -156,10 +156,7 @@ fn image_passes(store: &Store, d: &Details, repo: &str, tag: &str, filters: &[(&
             "since" => d.config.created_unix() > created("since"),
             _ => {
                 let labels = d.config.run_config().labels.unwrap_or_default();
-                match v.split_once('=') {
-                    Some((lk, lv)) => labels.get(lk).is_some_and(|x| x == lv),
-                    None => labels.contains_key(v),
-                }
+                crate::flags::label_matches(v, |k| labels.get(k).cloned())
             }
         }
     }))

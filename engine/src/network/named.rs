@@ -35,9 +35,7 @@ fn file(root: &Path, name: &str) -> PathBuf {
 }
 
 fn check_name(name: &str) -> Result<()> {
-    let mut b = name.bytes();
-    let ok = b.next().is_some_and(|c| c.is_ascii_alphanumeric()) && b.all(|c| c.is_ascii_alphanumeric() || b"_.-".contains(&c)) && name.len() <= 64;
-    if !ok {
+    if name.len() > 64 || !record::name_pattern(name) {
         return err(format!("invalid network name {name:?}: [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"));
     }
     if RESERVED.contains(&name) {
