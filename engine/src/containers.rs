@@ -1214,26 +1214,26 @@ pub fn logs(env: &Env, reference: &str, follow: bool, tail: Option<usize>, times
     let dir = record::dir(&env.root, &rec.id);
     let path = dir.join(protocol::LOG_FILE);
     let mut lines: Vec<String> = Vec::new();
-    // Where following the current file starts, and a last line the shim
-    // is still writing: both from the bytes read, so that nothing written
-    // meanwhile is skipped.
-    let (mut offset, mut pending) = (0u64, String::new());
+    // The current file is read through the handle that following goes on
+    // with, so that nothing written meanwhile is skipped or shown twice.
+    let mut current = LogTail::open(&path);
+    let mut pending = Vec::new();
     for f in log_files(&dir) {
-        let Ok(data) = std::fs::read(&f) else { continue };
-        let mut t = String::from_utf8_lossy(&data).into_owned();
         if f == path {
-            offset = data.len() as u64;
-            pending = t.split_off(t.rfind('\n').map_or(0, |i| i + 1));
+            current.read_into(&mut pending);
+            let rest = pending.split_off(pending.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1));
+            lines.extend(String::from_utf8_lossy(&pending).lines().map(String::from));
+            pending = rest;
+        } else if let Ok(data) = std::fs::read(&f) {
+            lines.extend(String::from_utf8_lossy(&data).lines().map(String::from));
         }
-        lines.extend(t.lines().map(String::from));
     }
-    // RFC 3339 UTC times of one format compare as strings.
-    let time_of = |l: &str| serde_json::from_str::<serde_json::Value>(l).ok().and_then(|v| v["time"].as_str().map(String::from));
-    if let Some(cut) = since.map(|s| since_cutoff(s, "since")).transpose()? {
+    let time_of = |l: &str| serde_json::from_str::<serde_json::Value>(l).ok().and_then(|v| v["time"].as_str().and_then(crate::timestamp::rfc3339_nanos));
+    if let Some(cut) = since.map(|s| crate::timestamp::parse(s, "--since")).transpose()? {
         lines.retain(|l| time_of(l).is_some_and(|t| t >= cut));
     }
-    let until = until.map(|u| since_cutoff(u, "until")).transpose()?;
-    let before_until = |l: &str| until.as_ref().is_none_or(|u| time_of(l).is_some_and(|t| t < *u));
+    let until = until.map(|u| crate::timestamp::parse(u, "--until")).transpose()?;
+    let before_until = |l: &str| until.is_none_or(|u| time_of(l).is_some_and(|t| t < u));
     lines.retain(|l| before_until(l));
     if let Some(n) = tail {
         let skip = lines.len().saturating_sub(n);
@@ -1260,18 +1260,19 @@ pub fn logs(env: &Env, reference: &str, follow: bool, tail: Option<usize>, times
     // Follow the current file until the container stops.
     loop {
         let running = status(env, &rec).0 != "exited";
-        if let Ok(data) = std::fs::read(&path) {
-            let len = data.len() as u64;
-            if len < offset {
-                offset = 0; // rotated
-            }
-            pending.push_str(&String::from_utf8_lossy(&data[offset as usize..]));
-            offset = len;
-            while let Some(i) = pending.find('\n') {
-                let line: String = pending.drain(..=i).collect();
-                if before_until(line.trim_end()) {
-                    print(line.trim_end());
-                }
+        current.read_into(&mut pending);
+        if current.replaced() {
+            // Rotated: the old file is complete once renamed; finish it first.
+            current.read_into(&mut pending);
+            current = LogTail::open(&path);
+            current.read_into(&mut pending);
+        }
+        // Whole lines only: a line the shim is still writing stays pending.
+        while let Some(i) = pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=i).collect();
+            let line = String::from_utf8_lossy(&line);
+            if before_until(line.trim_end()) {
+                print(line.trim_end());
             }
         }
         if !running {
@@ -1281,21 +1282,34 @@ pub fn logs(env: &Env, reference: &str, follow: bool, tail: Option<usize>, times
     }
 }
 
-/// `--since`: an RFC 3339 time, or a duration before now (`10s`, `5m`, `2h`).
-fn since_cutoff(s: &str, flag: &str) -> Result<String> {
-    if s.contains('T') {
-        return Ok(s.to_string());
+/// The json-file log being written, read from where the last read ended.
+struct LogTail {
+    path: PathBuf,
+    file: Option<std::fs::File>,
+}
+
+impl LogTail {
+    fn open(path: &Path) -> LogTail {
+        LogTail { path: path.to_path_buf(), file: std::fs::File::open(path).ok() }
     }
-    let (num, unit) = s.split_at(s.trim_end_matches(|c: char| c.is_ascii_alphabetic()).len());
-    let n: u64 = num.parse().map_err(|_| Error(format!("invalid --{flag} {s:?}: a time (RFC 3339) or a duration like 10m")))?;
-    let secs = match unit {
-        "" | "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        _ => return err(format!("invalid --{flag} {s:?}: unit must be s, m or h")),
-    };
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    Ok(skiff_runtime::state::rfc3339(now.saturating_sub(secs) as i64, 0))
+
+    /// Appends what was added since the last read.
+    fn read_into(&mut self, to: &mut Vec<u8>) {
+        if let Some(f) = self.file.as_mut() {
+            let _ = std::io::Read::read_to_end(f, to);
+        }
+    }
+
+    /// Whether the path now names another file (the shim rotated it), or
+    /// ours was cut short.
+    fn replaced(&mut self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let Ok(now) = std::fs::metadata(&self.path) else { return false };
+        match self.file.as_mut().map(|f| (f.metadata(), std::io::Seek::stream_position(f))) {
+            Some((Ok(m), Ok(pos))) => m.ino() != now.ino() || m.dev() != now.dev() || now.len() < pos,
+            _ => true,
+        }
+    }
 }
 
 /// `port ID`.

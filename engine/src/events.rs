@@ -3,7 +3,7 @@
 //! with `--since` the past events first, then new ones as they come, until
 //! `--until` passes (else until interrupted or stdout closes).
 
-use crate::error::{err, Error, Result};
+use crate::error::{err, Result};
 use serde_json::Value;
 use skiff_shim::lifecycle::FILE;
 use std::io::Write;
@@ -38,8 +38,7 @@ fn line(v: &Value) -> String {
 }
 
 fn point(v: &str, flag: &str) -> Result<u64> {
-    let secs = crate::commands::prune::until(v).map_err(|e| Error(e.0.replace("until value", &format!("--{flag} value"))))?;
-    Ok(secs.max(0) as u64 * 1_000_000_000)
+    Ok(crate::timestamp::parse(v, &format!("--{flag}"))?.max(0) as u64)
 }
 
 pub fn events(root: &Path, since: Option<&str>, until: Option<&str>, filters: &[String], format: Option<&str>) -> Result<()> {

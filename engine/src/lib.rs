@@ -19,5 +19,6 @@ pub mod rootfs;
 pub mod seccomp;
 pub mod template;
 pub mod terminal;
+pub mod timestamp;
 pub mod volumes;
 pub mod commands;

@@ -170,6 +170,13 @@ fn logs_and_follow() {
     let both = text(&out.stdout) + &text(&out.stderr);
     assert_eq!(both.lines().count(), 2, "{both}");
     assert_eq!(e.ok(&["wait", &id]).trim(), "0");
+    // Following across rotations: every line once, in order, although the
+    // shim renames the file under the reader every dozen lines.
+    let id = e.ok(&["run", "-d", "--network", "none", "--log-opt", "max-size=1k", "--log-opt", "max-file=50", "busybox", "sh", "-c", "i=0; while [ $i -lt 120 ]; do i=$((i+1)); echo rotating-line-$i; sleep 0.02; done"]).trim().to_string();
+    let out = e.run(&["logs", "-f", &id]);
+    let want: String = (1..=120).map(|i| format!("rotating-line-{i}\n")).collect();
+    assert_eq!(text(&out.stdout), want);
+    assert!(e.root().join("containers").join(&id).join("ctr.log.3").exists(), "the log did not rotate");
 }
 
 /// --log-driver none keeps no log on disk (flash) but attached output
@@ -431,6 +438,14 @@ fn ps_filters_and_logs_since() {
     assert_eq!(e.ok(&["logs", "--until", "1h", "done1"]), "");
     let bad = e.run(&["logs", "--until", "soon", "done1"]);
     assert!(text(&bad.stderr).contains("invalid --until"), "{}", text(&bad.stderr));
+    // docker's other forms: Unix seconds are a time, not seconds ago; Go
+    // durations with fractions and several units; a date.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    assert_eq!(e.ok(&["logs", "--since", &format!("{}", now + 60), "done1"]), "");
+    assert_eq!(e.ok(&["logs", "--since", &format!("{}.5", now - 3600), "done1"]), "old\n");
+    assert_eq!(e.ok(&["logs", "--since", "1.5h", "done1"]), "old\n");
+    assert_eq!(e.ok(&["logs", "--until", "1h0m30s", "done1"]), "");
+    assert_eq!(e.ok(&["logs", "--since", "2000-01-01", "done1"]), "old\n");
     // exec --env-file, under -e
     let ef = e.dir.path().join("exec.env");
     std::fs::write(&ef, "A=from-file\nB=file\n").unwrap();
