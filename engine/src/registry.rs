@@ -23,6 +23,7 @@ pub mod client;
 pub mod progress;
 pub mod pull;
 pub mod push;
+pub mod tls;
 
 use crate::error::{err, Result};
 use crate::images::config::Platform;

@@ -79,7 +79,7 @@ impl Client {
         let creds = auth::credentials(root, domain)?;
         let tls = ureq::tls::TlsConfig::builder()
             .root_certs(ureq::tls::RootCerts::Specific(Arc::new(if base.starts_with("https:") { system_roots() } else { Vec::new() })))
-            .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .unversioned_rustls_crypto_provider(Arc::new(super::tls::provider()))
             .build();
         let mut cfg = ureq::Agent::config_builder()
             .http_status_as_error(false)
