@@ -269,7 +269,7 @@ fn healthcheck(image: Option<&crate::images::Healthcheck>, flags: &crate::images
 
 /// docker's `State.Health`, as the shim last wrote it (None without a
 /// HEALTHCHECK).
-fn health_of(dir: &Path, rec: &Record) -> Option<serde_json::Value> {
+pub(crate) fn health_of(dir: &Path, rec: &Record) -> Option<serde_json::Value> {
     rec.healthcheck.as_ref()?;
     let v = std::fs::read(dir.join(skiff_shim::health::FILE)).ok().and_then(|t| serde_json::from_slice(&t).ok());
     Some(v.unwrap_or_else(|| serde_json::json!({"Status": "starting", "FailingStreak": 0, "Log": []})))

@@ -19,6 +19,7 @@ Containers: run create start stop kill restart rm ps logs wait inspect port rena
 Volumes:    volume create|ls|rm|inspect|prune;  Networks: network create|connect|disconnect|ls|inspect|rm|prune
 Images:     build import load save tag images rmi history image inspect|ls|rm|prune
             pull push login logout (registries: --platform, --insecure-registry HOST:PORT)
+Compose:    compose [-f FILE] [-p NAME] up|down|ps|logs|start|stop|restart|kill|rm|exec|run|build|pull|config|ls
 Other:      version info events, system df, system prune [-a] [--volumes], builder prune
 
 Run 'engine COMMAND --help' for the flags (they are docker's).";
@@ -890,6 +891,7 @@ fn real_main(args: Vec<String>) -> i32 {
             Ok(()) => 0,
             Err(e) => fail(1, e),
         },
+        "compose" => skiff_engine::compose::commands::main(&env, &args[..at], &rest),
         "events" => {
             let flags = [flag("since", None, true), flag("until", None, true), flag("filter", Some('f'), true), flag("format", None, true)];
             let Ok(p) = simple(&rest, &flags, cmd) else { return 125 };

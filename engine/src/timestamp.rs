@@ -61,7 +61,7 @@ fn decimal(v: &str, unit: i64) -> Option<i64> {
 }
 
 /// A Go duration (`time.ParseDuration` without the sign) in nanoseconds.
-fn duration(v: &str) -> Option<i64> {
+pub fn duration(v: &str) -> Option<i64> {
     let mut rest = v;
     let mut total = 0i64;
     if rest.is_empty() {
