@@ -159,6 +159,45 @@ fn attached_up_builds_and_returns_the_exit_code() {
     assert_eq!(p.e.ok(&["ps", "-aq"]), "");
 }
 
+/// Attached `up` ends on SIGINT by stopping its containers (130); file
+/// secrets and configs are read-only files in the container; a service
+/// with `attach: false` runs without its log shown.
+#[test]
+fn attached_up_stops_on_sigint_with_secrets() {
+    let p = Project::new(
+        "csig",
+        "services:\n  app:\n    image: busybox\n    network_mode: none\n    stop_grace_period: 2s\n    secrets: [pw]\n    \
+         configs: [{source: conf, target: /etc/app.conf}]\n    \
+         command: sh -c 'echo \"secret=$$(cat /run/secrets/pw) conf=$$(cat /etc/app.conf)\"; touch /run/secrets/pw 2>/dev/null || echo read-only; trap \"exit 0\" TERM; while true; do sleep 0.1; done'\n  \
+         quiet:\n    image: busybox\n    network_mode: none\n    attach: false\n    command: sh -c 'echo should-not-show; sleep 300'\n    stop_signal: SIGKILL\n\
+         secrets:\n  pw:\n    file: ./pw.txt\nconfigs:\n  conf:\n    file: ./app.conf\n",
+    );
+    std::fs::write(p.dir.join("pw.txt"), "s3cret").unwrap();
+    std::fs::write(p.dir.join("app.conf"), "level=2").unwrap();
+    let mut c = p.e.cmd(&["compose", "-p", &p.name, "up"]);
+    c.current_dir(&p.dir).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let child = c.spawn().unwrap();
+    let pid = child.id() as i32;
+    // Up and logging once the app has printed its line.
+    let running = skiff_tests::wait_until(std::time::Duration::from_secs(60), || {
+        p.e.run(&["logs", "pcsig-app-1"]).stdout.windows(6).any(|w| w == b"secret") && text(&p.e.run(&["inspect", "-f", "{{.State.Status}}", "pcsig-quiet-1"]).stdout).trim() == "running"
+    });
+    assert!(running, "the services never came up");
+    unsafe { libc::kill(pid, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(130), "{stdout}{stderr}");
+    assert!(stdout.contains("pcsig-app-1    | secret=s3cret conf=level=2"), "{stdout}");
+    assert!(stdout.contains("pcsig-app-1    | read-only"), "{stdout}");
+    assert!(!stdout.contains("should-not-show"), "{stdout}");
+    assert!(stderr.contains("Gracefully stopping..."), "{stderr}");
+    for n in ["pcsig-app-1", "pcsig-quiet-1"] {
+        assert_eq!(p.e.inspect(n)["State"]["Status"], "exited", "{n}");
+    }
+    assert_eq!(p.e.inspect("pcsig-app-1")["State"]["ExitCode"], 0, "the app got SIGTERM and exited by its trap");
+    p.ok(&["down"], &[]);
+}
+
 #[test]
 fn bad_projects_get_clear_errors() {
     let p = Project::new("cbad", "services:\n  a:\n    image: busybox\n    depends_on: [b]\n");

@@ -381,6 +381,17 @@ impl Ctx<'_> {
     }
 
     fn up(&self, p: &Parsed) -> Result<i32> {
+        if let Some(s) = p.get("exit-code-from") {
+            self.project.service(s)?;
+        }
+        let attached = !(p.on("detach") || p.on("wait") || p.on("no-start"));
+        if attached {
+            // From here a ^C stops what was started, instead of leaving it.
+            unsafe {
+                libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+                libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+            }
+        }
         let services = self.with_deps(&p.args, p.on("no-deps"))?;
         let known: Vec<&str> = self.project.services.iter().map(|s| s.name.as_str()).collect();
         let orphans: Vec<Record> = self.containers()?.into_iter().filter(|r| r.labels.get(SERVICE).is_none_or(|s| !known.contains(&s.as_str()))).collect();
@@ -395,8 +406,11 @@ impl Ctx<'_> {
             }
         }
         self.networks_and_volumes(&services)?;
-        let mut started: Vec<String> = Vec::new();
+        let mut started: Vec<(String, bool)> = Vec::new();
         for s in &services {
+            if STOPPING.load(Ordering::SeqCst) {
+                break;
+            }
             let id = self.ensure_image(s, p)?;
             let hash = s.hash(&id);
             for (d, cond) in &s.depends_on {
@@ -440,7 +454,7 @@ impl Ctx<'_> {
                     self.engine.run(&["start", &name])?;
                     said("✔", &format!("Container {name}"), "Started");
                 }
-                started.push(name);
+                started.push((name, s.attach));
             }
             // Scaled down: the containers past the count go.
             for r in have.iter().filter(|r| r.labels.get(NUMBER).and_then(|n| n.parse::<u32>().ok()).is_some_and(|n| n > s.replicas)) {
@@ -453,7 +467,7 @@ impl Ctx<'_> {
                 self.wait_for(&s.name, if healthy { Condition::Healthy } else { Condition::Started })?;
             }
         }
-        if p.on("detach") || p.on("wait") || p.on("no-start") {
+        if !attached {
             return Ok(0);
         }
         self.attach(&started, p)
@@ -465,16 +479,13 @@ impl Ctx<'_> {
 
     /// `up` without `-d`: every container's log, prefixed, until they all
     /// exit (or one does, with `--abort-on-container-exit`) or a signal asks to stop.
-    fn attach(&self, names: &[String], p: &Parsed) -> Result<i32> {
+    fn attach(&self, started: &[(String, bool)], p: &Parsed) -> Result<i32> {
+        let names: Vec<String> = started.iter().map(|(n, _)| n.clone()).collect();
         let abort = p.on("abort-on-container-exit") || p.get("exit-code-from").is_some();
-        unsafe {
-            libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
-            libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
-        }
         let width = names.iter().map(String::len).max().unwrap_or(0);
         let mut children = Vec::new();
         let mut readers = Vec::new();
-        for n in names {
+        for n in started.iter().filter(|(_, shown)| *shown).map(|(n, _)| n) {
             let mut c = self.engine.command(&["logs", "-f", n]);
             // Its own group: a ^C is the engine's to handle (stop everything),
             // and each log follower ends when its container has.
@@ -486,25 +497,24 @@ impl Ctx<'_> {
             }
             children.push(child);
         }
-        let mut code = 0;
+        // The exit code: the service --exit-code-from names, else the first
+        // to exit when aborting, 130 after a signal, 0 when all ended.
+        let mut first: Option<String> = None;
+        let mut signalled = false;
         loop {
             if STOPPING.load(Ordering::SeqCst) {
-                let _ = writeln!(std::io::stderr(), "Gracefully stopping... (press Ctrl+C again to force)");
+                let _ = writeln!(std::io::stderr(), "Gracefully stopping...");
+                signalled = true;
                 break;
             }
             let recs: Vec<Record> = names.iter().filter_map(|n| record::find(&self.env.root, n).ok()).collect();
             let exited: Vec<&Record> = recs.iter().filter(|r| self.state(r) == "exited").collect();
             if let Some(r) = exited.first().filter(|_| abort) {
-                let from = p.get("exit-code-from").map(|s| s.to_string()).unwrap_or_else(|| r.labels.get(SERVICE).cloned().unwrap_or_default());
-                let rec = recs.iter().find(|x| x.labels.get(SERVICE) == Some(&from) && self.state(x) == "exited");
-                code = rec.and_then(|r| self.exit_code(r)).unwrap_or(0);
+                first = Some(r.name.clone());
                 let _ = writeln!(std::io::stderr(), "Aborting on container exit...");
                 break;
             }
             if exited.len() == recs.len() {
-                for r in &recs {
-                    println!("{} exited with code {}", r.name, self.exit_code(r).unwrap_or(-1));
-                }
                 break;
             }
             std::thread::sleep(Duration::from_millis(200));
@@ -517,6 +527,19 @@ impl Ctx<'_> {
                 }
             }
         }
+        let recs: Vec<Record> = names.iter().filter_map(|n| record::find(&self.env.root, n).ok()).collect();
+        for r in &recs {
+            println!("{} exited with code {}", r.name, self.exit_code(r).unwrap_or(-1));
+        }
+        let from = match p.get("exit-code-from") {
+            Some(svc) => recs.iter().find(|r| r.labels.get(SERVICE).is_some_and(|s| s == svc)),
+            None => recs.iter().find(|r| first.as_ref() == Some(&r.name)),
+        };
+        let code = match from {
+            Some(r) => self.exit_code(r).unwrap_or(0),
+            None if signalled => 130,
+            None => 0,
+        };
         for mut c in children {
             // Bounded: a follower ends with its container, which is stopped now.
             let _ = c.wait();

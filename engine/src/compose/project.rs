@@ -79,6 +79,8 @@ pub struct Service {
     pub entrypoint: Option<Vec<String>>,
     pub command: Option<Vec<String>>,
     pub pull_policy: String,
+    /// Whether attached `up` shows its log (`attach: false` leaves it out).
+    pub attach: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -248,15 +250,22 @@ fn seconds(v: &Value, what: &str) -> Result<String> {
 }
 
 /// The service keys skiff's compose reads; anything else is refused by name.
-const KEYS: [&str; 67] = [
+const KEYS: [&str; 70] = [
     "image", "build", "command", "entrypoint", "environment", "env_file", "ports", "expose", "volumes", "tmpfs", "networks",
     "network_mode", "depends_on", "restart", "container_name", "hostname", "domainname", "user", "working_dir", "stop_signal",
     "stop_grace_period", "platform", "pull_policy", "ipc", "pid", "userns_mode", "cgroup", "shm_size", "mem_limit",
     "memswap_limit", "mem_reservation", "mem_swappiness", "cpus", "cpu_shares", "cpuset", "cpu_period", "cpu_quota",
     "pids_limit", "oom_score_adj", "oom_kill_disable", "init", "privileged", "read_only", "tty", "stdin_open", "labels",
     "cap_add", "cap_drop", "devices", "dns", "dns_search", "dns_opt", "extra_hosts", "security_opt", "sysctls", "ulimits",
-    "group_add", "healthcheck", "logging", "deploy", "scale", "profiles", "links", "volumes_from", "runtime", "external_links",
-    "blkio_config",
+    "group_add", "healthcheck", "logging", "deploy", "scale", "profiles", "links", "volumes_from", "runtime", "secrets",
+    "configs", "uts", "label_file", "attach",
+];
+
+/// Compose keys skiff's compose knows and cannot honour: refused with that reason.
+const UNSUPPORTED: [&str; 20] = [
+    "extends", "annotations", "cgroup_parent", "credential_spec", "develop", "device_cgroup_rules", "gpus", "isolation",
+    "mac_address", "post_start", "pre_stop", "storage_opt", "use_api_socket", "models", "provider", "cpu_count",
+    "cpu_percent", "blkio_config", "external_links", "volume_driver",
 ];
 
 impl Project {
@@ -266,9 +275,18 @@ impl Project {
                 return err(format!("(root) additional property {k} is not allowed"));
             }
         }
-        for k in ["secrets", "configs", "include"] {
-            if !model[k].is_null() {
-                return err(format!("top-level {k} is not supported by skiff's compose"));
+        if !model["include"].is_null() {
+            return err("top-level include is not supported by skiff's compose");
+        }
+        // Secrets and configs from files; the others need swarm or a daemon.
+        let mut files: Vec<(&str, String, PathBuf)> = Vec::new();
+        for kind in ["secrets", "configs"] {
+            for (key, v) in model[kind].as_object().into_iter().flatten() {
+                let Some(file) = v["file"].as_str() else {
+                    return err(format!("{kind}.{key}: only file {kind} are supported by skiff's compose (not external, environment or content)"));
+                };
+                let path = normalize(&dir.join(file));
+                files.push((kind, key.clone(), path));
             }
         }
         let resources = |kind: &str, default: bool| -> Result<Vec<Resource>> {
@@ -314,7 +332,7 @@ impl Project {
                 _ => true,
             };
             if active {
-                services.push(Service::new(&name, &dir, sname, v, &networks, &volumes)?);
+                services.push(Service::new(&name, &dir, sname, v, &networks, &volumes, &files)?);
             }
         }
         let services = order(services)?;
@@ -354,15 +372,14 @@ fn order(mut left: Vec<Service>) -> Result<Vec<Service>> {
 }
 
 impl Service {
-    fn new(project: &str, dir: &Path, name: &str, v: &Value, networks: &[Resource], volumes: &[Resource]) -> Result<Service> {
+    fn new(project: &str, dir: &Path, name: &str, v: &Value, networks: &[Resource], volumes: &[Resource], files: &[(&str, String, PathBuf)]) -> Result<Service> {
         let what = |k: &str| format!("services.{name}.{k}");
         let Some(m) = v.as_object() else { return err(format!("services.{name} must be a mapping")) };
         if let Some(k) = m.keys().find(|k| !KEYS.contains(&k.as_str()) && !k.starts_with("x-")) {
+            if UNSUPPORTED.contains(&k.as_str()) {
+                return err(format!("services.{name}.{k} is not supported by skiff's compose"));
+            }
             return err(format!("services.{name} additional property {k} is not allowed"));
-        }
-        if m.contains_key("blkio_config") || m.contains_key("external_links") {
-            let k = if m.contains_key("blkio_config") { "blkio_config" } else { "external_links" };
-            return err(format!("services.{name}.{k} is not supported by skiff's compose"));
         }
         let mut f = Args::default();
         let mut depends: Vec<(String, Condition)> = Vec::new();
@@ -374,7 +391,7 @@ impl Service {
             ("mem_limit", "--memory"), ("memswap_limit", "--memory-swap"), ("mem_reservation", "--memory-reservation"),
             ("mem_swappiness", "--memory-swappiness"), ("cpus", "--cpus"), ("cpu_shares", "--cpu-shares"), ("cpuset", "--cpuset-cpus"),
             ("cpu_period", "--cpu-period"), ("cpu_quota", "--cpu-quota"), ("pids_limit", "--pids-limit"), ("oom_score_adj", "--oom-score-adj"),
-            ("runtime", "--runtime"),
+            ("runtime", "--runtime"), ("uts", "--uts"),
         ] {
             if let Some(x) = m.get(key).filter(|x| !x.is_null()) {
                 f.pair(fl, text(x).ok_or_else(|| Error(format!("{} must be a string or a number", what(key))))?);
@@ -405,6 +422,29 @@ impl Service {
             // compose also takes host=ip
             let x = if x.contains('=') && !x.contains(':') { x.replacen('=', ":", 1) } else { x };
             f.pair("--add-host", x);
+        }
+        if let Some(lf) = m.get("label_file") {
+            for l in strings(lf, &what("label_file"))? {
+                f.pair("--label-file", dir.join(l).display().to_string());
+            }
+        }
+        // File secrets and configs: read-only binds, as compose does without swarm.
+        for (kind, base) in [("secrets", "/run/secrets/"), ("configs", "/")] {
+            for x in m.get(kind).and_then(Value::as_array).into_iter().flatten() {
+                let (source, target) = match x {
+                    Value::Object(o) => (o.get("source").and_then(text), o.get("target").and_then(text)),
+                    x => (text(x), None),
+                };
+                let source = source.ok_or_else(|| Error(format!("{}: an entry needs a source", what(kind))))?;
+                let file = files
+                    .iter()
+                    .find(|(k, key, _)| *k == kind && *key == source)
+                    .map(|(_, _, p)| p)
+                    .ok_or_else(|| Error(format!("service {name:?} refers to undefined {} {source}: invalid compose project", &kind[..kind.len() - 1])))?;
+                let target = target.unwrap_or_else(|| source.clone());
+                let target = if target.starts_with('/') { target } else { format!("{base}{target}") };
+                f.pair("--volume", format!("{}:{target}:ro", file.display()));
+            }
         }
         let env_files = match m.get("env_file") {
             Some(Value::Array(a)) => a.clone(),
@@ -645,6 +685,7 @@ impl Service {
             entrypoint: command(m.get("entrypoint").unwrap_or(&Value::Null), &what("entrypoint"))?,
             command: command(m.get("command").unwrap_or(&Value::Null), &what("command"))?,
             pull_policy: m.get("pull_policy").and_then(text).unwrap_or_else(|| "missing".into()),
+            attach: m.get("attach").and_then(Value::as_bool).unwrap_or(true),
         })
     }
 
@@ -788,6 +829,10 @@ mod tests {
             assert!(s.contains(want), "{want:?} not in {s}");
         }
         assert_eq!(a.last().unwrap(), "daemon off;");
+        let v = crate::yaml::parse("services:\n  a:\n    image: x\n    secrets: [pw, {source: pw, target: other}]\n    configs: [{source: conf, target: /etc/app.conf}]\nsecrets:\n  pw: {file: ./pw.txt}\nconfigs:\n  conf: {file: conf/app.conf}\n").unwrap();
+        let sp = Project::new("demo".into(), PathBuf::from("/srv/demo"), v, &[]).unwrap();
+        let a = sp.services[0].create_args(&sp, "n", 1, "h", true, false).join(" ");
+        assert!(a.contains("--volume /srv/demo/pw.txt:/run/secrets/pw:ro --volume /srv/demo/pw.txt:/run/secrets/other:ro --volume /srv/demo/conf/app.conf:/etc/app.conf:ro"), "{a}");
         let db = p.service("db").unwrap();
         assert_eq!(db.networks.iter().map(|n| n.network.as_str()).collect::<Vec<_>>(), ["demo_default", "demo_back"]);
         let a = db.create_args(&p, "demo-db-1", 1, "h", false, false).join(" ");
@@ -805,7 +850,9 @@ mod tests {
         assert!(e("services:\n  a:\n    image: x\n    networks: [nope]\n").contains("undefined network nope"));
         assert!(e("services:\n  a:\n    image: x\n    bogus: 1\n").contains("services.a additional property bogus is not allowed"));
         assert!(e("services:\n  a:\n    command: x\n").contains("neither an image nor a build context"));
-        assert!(e("services:\n  a:\n    image: x\nsecrets: {}\n").contains("secrets is not supported"));
+        assert!(e("services:\n  a:\n    image: x\nsecrets:\n  s: {external: true}\n").contains("secrets.s: only file secrets"));
+        assert!(e("services:\n  a:\n    image: x\n    secrets: [nope]\n").contains("undefined secret nope"));
+        assert!(e("services:\n  a:\n    image: x\n    extends: {service: b}\n").contains("services.a.extends is not supported"));
         assert!(e("services:\n  a:\n    image: x\n    container_name: c\n    deploy: {replicas: 2}\n").contains("container_name"));
         assert!(e("services:\n  a:\n    image: x\nnetworks:\n  n: {driver: overlay}\n").contains("driver \"overlay\""));
     }
