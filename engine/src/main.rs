@@ -19,7 +19,7 @@ Containers: run create start stop kill restart rm ps logs wait inspect port rena
 Volumes:    volume create|ls|rm|inspect|prune;  Networks: network create|connect|disconnect|ls|inspect|rm|prune
 Images:     build import load save tag images rmi history image inspect|ls|rm|prune
             pull push login logout (registries: --platform, --insecure-registry HOST:PORT)
-Compose:    compose [-f FILE] [-p NAME] up|down|ps|logs|start|stop|restart|kill|rm|exec|run|build|pull|config|ls
+Compose:    compose [-f FILE] [-p NAME] up|create|down|ps|logs|start|stop|restart|kill|rm|exec|run|build|pull|port|top|cp|config|ls
 Other:      version info events, system df, system prune [-a] [--volumes], builder prune
 
 Run 'engine COMMAND --help' for the flags (they are docker's).";

@@ -99,10 +99,16 @@ volumes:
     // Dependencies first, each as its condition says.
     let page = fetch("127.0.0.1", port).expect("the web service answers on the published port");
     assert!(page.contains("hello from web, setup"), "{page}");
-    let ps: serde_json::Value = serde_json::from_str(&text(&p.ok(&["ps", "--format", "json"], &[]).stdout)).unwrap();
-    let mut running: Vec<&str> = ps.as_array().unwrap().iter().map(|c| c["Service"].as_str().unwrap()).collect();
+    // ps --format json: an object a line, as compose v2 prints them.
+    let ps = text(&p.ok(&["ps", "--format", "json"], &[]).stdout);
+    let mut running: Vec<String> = ps.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["Service"].as_str().unwrap().to_string()).collect();
     running.sort();
     assert_eq!(running, ["db", "web"], "{ps}");
+    assert_eq!(text(&p.ok(&["port", "web", "80"], &[]).stdout), format!("127.0.0.1:{port}\n"));
+    p.ok(&["cp", "web:/www/index.html", "page.html"], &[]);
+    assert!(std::fs::read_to_string(p.dir.join("page.html")).unwrap().contains("hello from web"));
+    let top = text(&p.ok(&["top", "db"], &[]).stdout);
+    assert!(top.starts_with("pcup-db-1\n") && top.contains("sleep 300"), "{top}");
     let all = text(&p.ok(&["ps", "-a"], &[]).stdout);
     assert!(all.lines().next().unwrap().starts_with("NAME") && all.contains("pcup-setup-1"), "{all}");
     assert_eq!(p.e.inspect("pcup-setup-1")["State"]["ExitCode"], 0);
@@ -147,7 +153,12 @@ fn attached_up_builds_and_returns_the_exit_code() {
     );
     std::fs::create_dir_all(p.dir.join("app")).unwrap();
     std::fs::write(p.dir.join("app/Dockerfile"), "FROM busybox\nRUN echo built-in-image > /msg\nCMD [\"sh\", \"-c\", \"cat /msg; exit $CODE\"]\n").unwrap();
+    // create builds and makes the containers without starting them; up then starts those.
+    p.ok(&["create"], &[]);
+    assert_eq!(p.e.inspect("pcbuild-side-1")["State"]["Status"], "created");
+    let created = p.id("pcbuild-job-1");
     let out = p.compose(&["up", "--exit-code-from", "job"], &[]);
+    assert_eq!(p.id("pcbuild-job-1"), created);
     assert_eq!(out.status.code(), Some(3), "{}{}", text(&out.stdout), text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(stdout.contains("pcbuild-job-1   | built-in-image"), "{stdout}");

@@ -28,7 +28,8 @@ const GLOBAL: &[Flag] = &[
 const USAGE: &str = "
 Usage:  engine compose [-f FILE]... [-p NAME] [--project-directory DIR] [--env-file FILE] [--profile P] COMMAND
 
-Commands: up, down, ps, logs, start, stop, restart, kill, pause, unpause, rm, exec, run, build, pull, config, ls, version
+Commands: up, create, down, ps, logs, start, stop, restart, kill, pause, unpause, rm, exec, run, build, pull, port, top,
+          wait, cp, config, ls, version
 ";
 
 /// How long `up` waits for a dependency to be healthy or done.
@@ -141,6 +142,27 @@ fn compose(env: &Env, globals: &[String], args: &[String]) -> Result<i32> {
                 }
             }
             Ok(0)
+        }
+        "create" => {
+            let mut p = sub(UP, false)?;
+            p.values.push(("no-start", "true".into()));
+            c.up(&p)
+        }
+        "port" => c.port(&sub(&[flag("protocol", None, true), flag("index", None, true)], false)?),
+        "top" | "wait" => {
+            let p = sub(&[], false)?;
+            let mut code = 0;
+            for r in c.of(&p.args)? {
+                if cmd == "top" {
+                    println!("{}", r.name);
+                }
+                code = code.max(c.engine.attached(&[cmd.to_string(), r.name.clone()])?);
+            }
+            Ok(code)
+        }
+        "cp" => {
+            let p = sub(&[flag("archive", Some('a'), false), flag("follow-link", Some('L'), false), flag("index", None, true)], false)?;
+            c.cp(&p)
         }
         "config" => c.config(&sub(&[flag("quiet", Some('q'), false), flag("services", None, false), flag("volumes", None, false), flag("format", None, true)], false)?),
         other => err(format!("unknown docker command: \"compose {other}\"{USAGE}")),
@@ -616,7 +638,7 @@ impl Ctx<'_> {
             table.push(vec![r.name.clone(), r.image.clone(), s("Command"), service, s("RunningFor"), s("Status"), s("Ports")]);
         }
         match p.get("format") {
-            Some("json") => println!("{}", serde_json::Value::Array(json)),
+            Some("json") => json.iter().for_each(|j| println!("{j}")),
             None | Some("table") => print_table(&table),
             Some(f) => return err(format!("unsupported format {f:?}: table or json")),
         }
@@ -727,9 +749,7 @@ impl Ctx<'_> {
         if cmd.is_empty() {
             return err("compose exec needs a command after the service");
         }
-        let s = self.project.service(svc)?;
-        let n: u32 = p.get("index").map_or(Ok(1), str::parse).map_err(|_| Error("invalid --index: a number from 1".into()))?;
-        let name = s.container(&self.project.name, n);
+        let name = self.container_of(svc, p)?;
         let r = record::find(&self.env.root, &name).map_err(|_| Error(format!("service {svc:?} is not running")))?;
         if self.state(&r) != "running" {
             return err(format!("service {svc:?} is not running"));
@@ -792,6 +812,44 @@ impl Ctx<'_> {
             args.extend(cmd.iter().cloned());
         }
         a.extend(args);
+        self.engine.attached(&a)
+    }
+
+    /// The container of `svc` that `--index` names (1 by default).
+    fn container_of(&self, svc: &str, p: &Parsed) -> Result<String> {
+        let s = self.project.service(svc)?;
+        let n: u32 = p.get("index").map_or(Ok(1), str::parse).map_err(|_| Error("invalid --index: a number from 1".into()))?;
+        Ok(s.container(&self.project.name, n))
+    }
+
+    /// `port SERVICE PRIVATE_PORT`: the host address it is published on.
+    fn port(&self, p: &Parsed) -> Result<i32> {
+        let [svc, private] = p.args.as_slice() else { return err("compose port needs a service and a private port") };
+        let proto = p.get("protocol").unwrap_or("tcp");
+        let name = self.container_of(svc, p)?;
+        let r = record::find(&self.env.root, &name)?;
+        let Some(port) = r.ports.iter().find(|x| x.container_port.to_string() == *private && x.proto == proto) else {
+            return err(format!("no port {private}/{proto} for container {name}"));
+        };
+        println!("{}:{}", port.host_ip, port.host_port);
+        Ok(0)
+    }
+
+    /// `cp [SERVICE:]SRC [SERVICE:]DST`: the service's container in the engine's own cp.
+    fn cp(&self, p: &Parsed) -> Result<i32> {
+        let [src, dst] = p.args.as_slice() else { return err("compose cp needs a source and a destination") };
+        let mut a = vec!["cp".to_string()];
+        for (f, fl) in [("archive", "-a"), ("follow-link", "-L")] {
+            if p.on(f) {
+                a.push(fl.into());
+            }
+        }
+        for side in [src, dst] {
+            a.push(match side.split_once(':') {
+                Some((svc, path)) if !svc.contains('/') => format!("{}:{path}", self.container_of(svc, p)?),
+                _ => side.clone(),
+            });
+        }
         self.engine.attached(&a)
     }
 
