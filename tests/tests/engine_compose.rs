@@ -235,3 +235,31 @@ fn bad_projects_get_clear_errors() {
     std::fs::remove_file(p.dir.join("compose.yaml")).unwrap();
     fails(&["ps"], &[], "no configuration file provided");
 }
+
+/// The project name from .env (no -p); `up --no-deps` starts a service
+/// without its dependencies and does not wait for them.
+#[test]
+fn project_name_from_env_file_and_no_deps() {
+    let p = Project::new(
+        "cenv",
+        "services:\n  a:\n    image: busybox\n    network_mode: none\n    command: sleep 300\n    stop_signal: SIGKILL\n    \
+         depends_on: {b: {condition: service_healthy}}\n  b:\n    image: busybox\n    network_mode: none\n    command: sleep 300\n    \
+         healthcheck: {test: [CMD, 'false'], interval: 1s}\n",
+    );
+    std::fs::write(p.dir.join(".env"), "COMPOSE_PROJECT_NAME=fromenv-cenv\n").unwrap();
+    let bare = |args: &[&str]| {
+        let mut all = vec!["compose"];
+        all.extend_from_slice(args);
+        let mut c = p.e.cmd(&all);
+        c.current_dir(&p.dir);
+        let out = run(&mut c, T);
+        assert!(out.status.success(), "compose {args:?}: {}", text(&out.stderr));
+        out
+    };
+    bare(&["up", "-d", "--no-deps", "a"]);
+    assert_eq!(p.e.inspect("fromenv-cenv-a-1")["State"]["Status"], "running");
+    assert!(!p.e.run(&["inspect", "fromenv-cenv-b-1"]).status.success(), "b was started");
+    assert_eq!(text(&bare(&["ps", "-q"]).stdout).lines().count(), 1);
+    bare(&["down"]);
+    assert_eq!(p.e.ok(&["ps", "-aq"]), "");
+}

@@ -336,6 +336,9 @@ impl Ctx<'_> {
     /// Waits until `dep`'s first container meets `cond`.
     fn wait_for(&self, dep: &str, cond: Condition) -> Result<()> {
         let Ok(s) = self.project.service(dep) else { return Ok(()) };
+        if cond == Condition::Started {
+            return Ok(());
+        }
         let name = s.container(&self.project.name, 1);
         let deadline = Instant::now() + DEPENDENCY_WAIT;
         loop {
@@ -397,7 +400,12 @@ impl Ctx<'_> {
             self.engine.run(&a)?;
             said("✔", &format!("Container {}", r.name), "Stopped");
         }
-        self.engine.run(&["rm", "-f", if volumes { "-v" } else { "-f" }, &r.name])?;
+        let mut a = vec!["rm", "-f"];
+        if volumes {
+            a.push("-v");
+        }
+        a.push(&r.name);
+        self.engine.run(&a)?;
         said("✔", &format!("Container {}", r.name), "Removed");
         Ok(())
     }
@@ -435,7 +443,8 @@ impl Ctx<'_> {
             }
             let id = self.ensure_image(s, p)?;
             let hash = s.hash(&id);
-            for (d, cond) in &s.depends_on {
+            // Only what this up starts is waited for (not with --no-deps).
+            for (d, cond) in s.depends_on.iter().filter(|(d, _)| services.iter().any(|x| &x.name == d)) {
                 if !p.on("no-start") {
                     self.wait_for(d, *cond)?;
                 }

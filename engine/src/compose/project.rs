@@ -137,11 +137,12 @@ pub fn load(o: &Options) -> Result<Project> {
         interpolate_all(&mut v, &lookup).map_err(|e| Error(format!("{}: {}", f.display(), e.0)))?;
         merge(&mut model, v);
     }
-    let name = o.name.clone().or_else(|| std::env::var("COMPOSE_PROJECT_NAME").ok()).or_else(|| model["name"].as_str().map(String::from));
+    // COMPOSE_PROJECT_NAME and COMPOSE_PROFILES may come from .env too.
+    let name = o.name.clone().or_else(|| lookup("COMPOSE_PROJECT_NAME")).or_else(|| model["name"].as_str().map(String::from));
     let name = project_name(name.as_deref().unwrap_or_else(|| dir.file_name().and_then(|n| n.to_str()).unwrap_or("")))?;
     let mut profiles = o.profiles.clone();
     if profiles.is_empty() {
-        profiles = std::env::var("COMPOSE_PROFILES").map(|p| p.split(',').map(String::from).collect()).unwrap_or_default();
+        profiles = lookup("COMPOSE_PROFILES").map(|p| p.split(',').map(String::from).collect()).unwrap_or_default();
     }
     Project::new(name, dir, model, &profiles)
 }
