@@ -24,6 +24,8 @@ pub struct Config {
     pub listen_fd: Option<usize>,
     /// Threads serving TCP connections, the main one included (0: one per CPU).
     pub threads: usize,
+    /// Pin each serving thread to a CPU of its own (`--cpu-affinity spread`, the default).
+    pub pin: bool,
 }
 
 impl Config {
@@ -36,17 +38,9 @@ impl Config {
     }
 }
 
-/// CPUs this process may run on (std's `available_parallelism` also parses
-/// mountinfo and cgroup files: 12 KiB more binary and resident memory).
+/// CPUs this process may run on.
 fn cpus() -> usize {
-    // SAFETY: all-zero is a valid cpu_set_t, filled in by the kernel.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: set is valid for writes of its size.
-    if unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) } != 0 {
-        return 1;
-    }
-    // SAFETY: set was filled in above.
-    (unsafe { libc::CPU_COUNT(&set) } as usize).max(1)
+    crate::affinity::allowed().len().max(1)
 }
 
 /// What the command line asks for.
@@ -74,6 +68,7 @@ skiff flags:
   --udp-max-flows N       UDP flows per port, oldest dropped first (default 1024)
   --max-conns N           TCP connections per port, 0 for no cap (default 0)
   --threads N             threads serving TCP connections (default: one per CPU, at most 64)
+  --cpu-affinity spread|none   a CPU of its own for each of them (default spread)
 On start, fd 3 (when it is a pipe or socket) gets \"0\\n\" once listening or \"1\\n<error>\" on failure.
 ";
 
@@ -110,6 +105,7 @@ where
     let mut udp_max_flows = 1024usize;
     let mut max_conns = 0usize;
     let mut threads = 0usize;
+    let mut pin = true;
 
     while let Some(arg) = args.next() {
         let arg = arg.into_string().map_err(|a| format!("argument {a:?} is not UTF-8"))?;
@@ -140,7 +136,7 @@ where
             }
             "h" | "help" => return Ok(Command::Help),
             "proto" | "host-ip" | "host-port" | "container-ip" | "container-port" | "map" | "netns" | "udp-timeout"
-            | "udp-max-flows" | "max-conns" | "threads" => {}
+            | "udp-max-flows" | "max-conns" | "threads" | "cpu-affinity" => {}
             _ => return Err(format!("flag provided but not defined: -{name}")),
         }
         let value = match inline {
@@ -181,6 +177,13 @@ where
                     return Err(ctx(format!("want 1 to {}", crate::team::MAX_THREADS)));
                 }
             }
+            "cpu-affinity" => {
+                pin = match v {
+                    "spread" => true,
+                    "none" => false,
+                    _ => return Err(ctx("want spread or none".into())),
+                }
+            }
             _ => return Err(format!("flag provided but not defined: -{name}")),
         }
     }
@@ -217,7 +220,7 @@ where
     let checked: Vec<Mapping> =
         maps.iter().enumerate().filter(|(i, _)| Some(*i) != listen_fd).map(|(_, m)| m.clone()).collect();
     mapping::check_overlaps(&checked)?;
-    Ok(Command::Run(Config { mappings: maps, netns, udp_timeout, udp_max_flows, max_conns, listen_fd, threads }))
+    Ok(Command::Run(Config { mappings: maps, netns, udp_timeout, udp_max_flows, max_conns, listen_fd, threads, pin }))
 }
 
 #[cfg(test)]
@@ -319,6 +322,9 @@ mod tests {
             })
             .sum();
         assert_eq!(c.threads(), allowed, "CPUs allowed: {list}");
+        assert!(c.pin, "threads are spread over the CPUs by default");
+        assert!(!run(&["--map", "8080:10.88.0.2:80", "--cpu-affinity", "none"]).pin);
+        assert!(err(&["--map", "1:10.0.0.1:1", "--cpu-affinity", "all"]).contains("want spread or none"));
     }
 
     #[test]

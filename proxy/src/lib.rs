@@ -4,6 +4,7 @@
 //! port ranges) from a single mio event loop; backends may be dialled from
 //! inside a container's network namespace.
 
+pub mod affinity;
 pub mod args;
 pub mod conns;
 pub mod listen;

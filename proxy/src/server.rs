@@ -87,7 +87,7 @@ impl Server {
     ) -> io::Result<Server> {
         let poll = Poll::new()?;
         poll.registry().register(&mut SourceFd(&signals.raw_fd()), SIGNALS, Interest::READABLE)?;
-        let team = Team::new(cfg.threads(), &poll)?;
+        let team = Team::new(cfg.threads(), &poll, cfg.pin)?;
         let mut s = Server {
             poll,
             entries: Slab::default(),

@@ -11,6 +11,7 @@
 //! the client back to the main thread, which parks it and pauses accepting,
 //! as it does for its own.
 
+use crate::affinity::{self, Cpus};
 use crate::conns::{Conns, Dial, Origin};
 use mio::net::TcpStream;
 use mio::{Events, Poll, Token, Waker};
@@ -62,12 +63,20 @@ pub struct Team {
     size: usize,
     shared: Option<Arc<Shared>>,
     seats: Vec<Arc<Seat>>,
+    /// Where each thread is pinned, when they are.
+    cpus: Option<Cpus>,
 }
 
 impl Team {
-    /// Up to `size` threads in all; the main thread's waker goes into `poll`.
-    pub fn new(size: usize, poll: &Poll) -> io::Result<Team> {
+    /// Up to `size` threads in all; the main thread's waker goes into
+    /// `poll`. With `pin`, each thread gets a CPU of its own, the main
+    /// (calling) one at once.
+    pub fn new(size: usize, poll: &Poll, pin: bool) -> io::Result<Team> {
         let size = size.clamp(1, MAX_THREADS);
+        let cpus = if pin && size > 1 { Cpus::allowed() } else { None };
+        if let Some(c) = &cpus {
+            affinity::pin(c.of(0));
+        }
         let shared = if size > 1 {
             Some(Arc::new(Shared {
                 main: Waker::new(poll.registry(), WAKER)?,
@@ -77,7 +86,7 @@ impl Team {
         } else {
             None
         };
-        Ok(Team { size, shared, seats: Vec::new() })
+        Ok(Team { size, shared, seats: Vec::new(), cpus })
     }
 
     /// Where a new client goes: `None` for the main thread (which has `mine`
@@ -114,10 +123,16 @@ impl Team {
             shed: AtomicBool::new(false),
         });
         let (s, sh) = (seat.clone(), shared.clone());
+        let cpu = self.cpus.as_ref().map(|c| c.of(self.seats.len() + 1));
         std::thread::Builder::new()
             .name(format!("worker{}", self.seats.len() + 1))
             .stack_size(STACK)
-            .spawn(move || work(poll, &s, &sh))?;
+            .spawn(move || {
+                if let Some(cpu) = cpu {
+                    affinity::pin(cpu);
+                }
+                work(poll, &s, &sh)
+            })?;
         self.seats.push(seat);
         Ok(self.seats.len() - 1)
     }
