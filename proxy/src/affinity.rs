@@ -1,10 +1,17 @@
-//! Each serving thread on a CPU of its own. Left to itself the scheduler's
-//! wake-affine placement often puts the proxy threads on one CPU next to
-//! the peers they wake; measured on 2 cores (wrk keep-alive, 32
-//! connections) pinning gave 3-6% more requests per second. With a CPU hog
-//! on one core it cost 0-5%, so `--cpu-affinity none` leaves placement to
-//! the scheduler. Each process starts at its own offset (its pid), so that
+//! Busy serving threads on CPUs of their own. Left to itself the
+//! scheduler's wake-affine placement often puts the proxy threads on one
+//! CPU next to the peers they wake; measured on 2 cores (wrk keep-alive, 32
+//! connections) pinning gave 3-6% more requests per second. A thread with
+//! one or two connections (a bulk transfer) is better left free: pinned, it
+//! moved ~10% less through iperf3, as it could not get away from the CPU
+//! its two ends ran on. So a thread pins itself when it serves `PIN_AT`
+//! connections and lets go when it is down to one. With a CPU hog on one
+//! core pinning cost 0-5%; `--cpu-affinity none` leaves placement to the
+//! scheduler. Each process starts at its own offset (its pid), so that
 //! docker's one-proxy-per-port processes spread over the CPUs too.
+
+/// Connections at which a thread pins itself.
+pub const PIN_AT: usize = 4;
 
 /// The CPUs this process may run on, in order, and where it starts.
 #[derive(Debug)]
@@ -39,14 +46,46 @@ impl Cpus {
     }
 }
 
-/// Pins the calling thread to `cpu`. A failure (the CPU went offline, a
-/// cgroup took it away) leaves the thread where the scheduler puts it.
-pub fn pin(cpu: usize) {
-    // SAFETY: all-zero is a valid, empty cpu_set_t; cpu is below CPU_SETSIZE.
+/// One serving thread's place: its CPU, and whether it is pinned there.
+#[derive(Debug, Default)]
+pub struct Placement {
+    cpu: Option<usize>,
+    pinned: bool,
+}
+
+impl Placement {
+    /// A thread that pins itself to `cpu` when busy (never with None).
+    pub fn new(cpu: Option<usize>) -> Placement {
+        Placement { cpu, pinned: false }
+    }
+
+    /// Pins or frees the calling thread for its `open` connections.
+    pub fn update(&mut self, open: usize) {
+        let Some(cpu) = self.cpu else { return };
+        if !self.pinned && open >= PIN_AT {
+            self.pinned = set(&[cpu]);
+        } else if self.pinned && open <= 1 {
+            self.pinned = !set(&allowed_at_start());
+        }
+    }
+}
+
+/// The CPUs the process started with (what a freed thread goes back to).
+fn allowed_at_start() -> Vec<usize> {
+    static START: std::sync::OnceLock<Vec<usize>> = std::sync::OnceLock::new();
+    START.get_or_init(allowed).clone()
+}
+
+/// Moves the calling thread onto `cpus`; false when the kernel refused (the
+/// CPU went offline, a cgroup took it away): the thread stays where it is.
+fn set(cpus: &[usize]) -> bool {
+    // SAFETY: all-zero is a valid, empty cpu_set_t; every cpu is below CPU_SETSIZE.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    unsafe { libc::CPU_SET(cpu, &mut set) };
+    for &c in cpus {
+        unsafe { libc::CPU_SET(c, &mut set) };
+    }
     // SAFETY: set is a valid cpu_set_t of the size given; 0 is this thread.
-    let _ = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
+    unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0 }
 }
 
 #[cfg(test)]
@@ -59,17 +98,30 @@ mod tests {
         assert_eq!((0..4).map(|i| c.of(i)).collect::<Vec<_>>(), [3, 0, 2, 3]);
     }
 
+    /// The CPUs the calling thread may run on now.
+    fn mine() -> Vec<usize> {
+        // SAFETY: as in `allowed`, for this thread (tid 0).
+        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        assert_eq!(unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) }, 0);
+        (0..libc::CPU_SETSIZE as usize).filter(|&c| unsafe { libc::CPU_ISSET(c, &set) }).collect()
+    }
+
     #[test]
-    fn a_pinned_thread_runs_on_its_cpu() {
-        let Some(c) = Cpus::allowed() else { return assert!(std::thread::available_parallelism().map_or(1, |n| n.get()) == 1) };
+    fn a_busy_thread_is_pinned_and_freed_when_it_is_not() {
+        let Some(c) = Cpus::allowed() else { return assert_eq!(allowed().len(), 1) };
         let cpu = c.of(1);
-        let on = std::thread::spawn(move || {
-            pin(cpu);
-            // SAFETY: no arguments; returns the CPU this thread runs on.
-            unsafe { libc::sched_getcpu() }
+        std::thread::spawn(move || {
+            let all = allowed_at_start();
+            let mut p = Placement::new(Some(cpu));
+            for (open, want) in [(1, all.clone()), (PIN_AT - 1, all.clone()), (PIN_AT, vec![cpu]), (2, vec![cpu]), (1, all.clone()), (0, all)] {
+                p.update(open);
+                assert_eq!(mine(), want, "{open} connections");
+            }
+            let mut off = Placement::new(None);
+            off.update(100);
+            assert_eq!(mine(), allowed_at_start());
         })
         .join()
         .unwrap();
-        assert_eq!(on, cpu as i32);
     }
 }

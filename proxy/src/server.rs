@@ -161,6 +161,7 @@ impl Server {
                 self.dispatch(t);
             }
             closed += self.conns.turns();
+            self.team.placement.update(self.conns.len());
             if closed > 0 {
                 self.after_close();
             }

@@ -11,7 +11,7 @@
 //! the client back to the main thread, which parks it and pauses accepting,
 //! as it does for its own.
 
-use crate::affinity::{self, Cpus};
+use crate::affinity::{Cpus, Placement};
 use crate::conns::{Conns, Dial, Origin};
 use mio::net::TcpStream;
 use mio::{Events, Poll, Token, Waker};
@@ -63,20 +63,20 @@ pub struct Team {
     size: usize,
     shared: Option<Arc<Shared>>,
     seats: Vec<Arc<Seat>>,
-    /// Where each thread is pinned, when they are.
+    /// Where each thread is pinned when busy, when they are.
     cpus: Option<Cpus>,
+    /// The main thread's own.
+    pub placement: Placement,
 }
 
 impl Team {
     /// Up to `size` threads in all; the main thread's waker goes into
-    /// `poll`. With `pin`, each thread gets a CPU of its own, the main
-    /// (calling) one at once.
+    /// `poll`. With `pin`, each thread gets a CPU of its own for when it
+    /// is busy (the main thread's is `placement`).
     pub fn new(size: usize, poll: &Poll, pin: bool) -> io::Result<Team> {
         let size = size.clamp(1, MAX_THREADS);
         let cpus = if pin && size > 1 { Cpus::allowed() } else { None };
-        if let Some(c) = &cpus {
-            affinity::pin(c.of(0));
-        }
+        let placement = Placement::new(cpus.as_ref().map(|c| c.of(0)));
         let shared = if size > 1 {
             Some(Arc::new(Shared {
                 main: Waker::new(poll.registry(), WAKER)?,
@@ -86,7 +86,7 @@ impl Team {
         } else {
             None
         };
-        Ok(Team { size, shared, seats: Vec::new(), cpus })
+        Ok(Team { size, shared, seats: Vec::new(), cpus, placement })
     }
 
     /// Where a new client goes: `None` for the main thread (which has `mine`
@@ -127,12 +127,7 @@ impl Team {
         std::thread::Builder::new()
             .name(format!("worker{}", self.seats.len() + 1))
             .stack_size(STACK)
-            .spawn(move || {
-                if let Some(cpu) = cpu {
-                    affinity::pin(cpu);
-                }
-                work(poll, &s, &sh)
-            })?;
+            .spawn(move || work(poll, &s, &sh, Placement::new(cpu)))?;
         self.seats.push(seat);
         Ok(self.seats.len() - 1)
     }
@@ -170,7 +165,7 @@ impl Team {
 }
 
 /// A worker's event loop, for the life of the process.
-fn work(mut poll: Poll, seat: &Seat, shared: &Shared) {
+fn work(mut poll: Poll, seat: &Seat, shared: &Shared, mut placement: Placement) {
     let mut conns = Conns::default();
     let mut events = Events::with_capacity(256);
     loop {
@@ -209,6 +204,7 @@ fn work(mut poll: Poll, seat: &Seat, shared: &Shared) {
             }
         }
         closed += conns.turns();
+        placement.update(conns.len());
         if closed > 0 {
             seat.open.fetch_sub(closed, Ordering::Relaxed);
             if shared.watch.load(Ordering::SeqCst) {
