@@ -44,36 +44,32 @@ impl Cpus {
     pub fn of(&self, i: usize) -> usize {
         self.list[(self.offset + i) % self.list.len()]
     }
+
+    /// Serving thread `i`'s place: its CPU when busy, all of them else.
+    pub fn placement(&self, i: usize) -> Placement {
+        Placement { cpu: Some(self.of(i)), all: self.list.clone(), pinned: false }
+    }
 }
 
-/// One serving thread's place: its CPU, and whether it is pinned there.
+/// One serving thread's place: its CPU, the CPUs it goes back to, and
+/// whether it is pinned now.
 #[derive(Debug, Default)]
 pub struct Placement {
     cpu: Option<usize>,
+    all: Vec<usize>,
     pinned: bool,
 }
 
 impl Placement {
-    /// A thread that pins itself to `cpu` when busy (never with None).
-    pub fn new(cpu: Option<usize>) -> Placement {
-        Placement { cpu, pinned: false }
-    }
-
     /// Pins or frees the calling thread for its `open` connections.
     pub fn update(&mut self, open: usize) {
         let Some(cpu) = self.cpu else { return };
         if !self.pinned && open >= PIN_AT {
             self.pinned = set(&[cpu]);
         } else if self.pinned && open <= 1 {
-            self.pinned = !set(&allowed_at_start());
+            self.pinned = !set(&self.all);
         }
     }
-}
-
-/// The CPUs the process started with (what a freed thread goes back to).
-fn allowed_at_start() -> Vec<usize> {
-    static START: std::sync::OnceLock<Vec<usize>> = std::sync::OnceLock::new();
-    START.get_or_init(allowed).clone()
 }
 
 /// Moves the calling thread onto `cpus`; false when the kernel refused (the
@@ -110,16 +106,16 @@ mod tests {
     fn a_busy_thread_is_pinned_and_freed_when_it_is_not() {
         let Some(c) = Cpus::allowed() else { return assert_eq!(allowed().len(), 1) };
         let cpu = c.of(1);
+        let mut p = c.placement(1);
         std::thread::spawn(move || {
-            let all = allowed_at_start();
-            let mut p = Placement::new(Some(cpu));
-            for (open, want) in [(1, all.clone()), (PIN_AT - 1, all.clone()), (PIN_AT, vec![cpu]), (2, vec![cpu]), (1, all.clone()), (0, all)] {
+            let all = mine();
+            for (open, want) in [(1, all.clone()), (PIN_AT - 1, all.clone()), (PIN_AT, vec![cpu]), (2, vec![cpu]), (1, all.clone()), (0, all.clone())] {
                 p.update(open);
                 assert_eq!(mine(), want, "{open} connections");
             }
-            let mut off = Placement::new(None);
+            let mut off = Placement::default();
             off.update(100);
-            assert_eq!(mine(), allowed_at_start());
+            assert_eq!(mine(), all);
         })
         .join()
         .unwrap();

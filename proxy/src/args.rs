@@ -24,7 +24,7 @@ pub struct Config {
     pub listen_fd: Option<usize>,
     /// Threads serving TCP connections, the main one included (0: one per CPU).
     pub threads: usize,
-    /// Pin each serving thread to a CPU of its own (`--cpu-affinity spread`, the default).
+    /// Pin each busy serving thread to a CPU of its own (`--cpu-affinity spread`, the default).
     pub pin: bool,
 }
 
@@ -68,7 +68,7 @@ skiff flags:
   --udp-max-flows N       UDP flows per port, oldest dropped first (default 1024)
   --max-conns N           TCP connections per port, 0 for no cap (default 0)
   --threads N             threads serving TCP connections (default: one per CPU, at most 64)
-  --cpu-affinity spread|none   a CPU of its own for each of them (default spread)
+  --cpu-affinity spread|none   a CPU of its own for each busy one (default spread)
 On start, fd 3 (when it is a pipe or socket) gets \"0\\n\" once listening or \"1\\n<error>\" on failure.
 ";
 

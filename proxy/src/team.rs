@@ -76,7 +76,8 @@ impl Team {
     pub fn new(size: usize, poll: &Poll, pin: bool) -> io::Result<Team> {
         let size = size.clamp(1, MAX_THREADS);
         let cpus = if pin && size > 1 { Cpus::allowed() } else { None };
-        let placement = Placement::new(cpus.as_ref().map(|c| c.of(0)));
+        // The CPU list is read here, before any thread is pinned.
+        let placement = cpus.as_ref().map(|c| c.placement(0)).unwrap_or_default();
         let shared = if size > 1 {
             Some(Arc::new(Shared {
                 main: Waker::new(poll.registry(), WAKER)?,
@@ -123,11 +124,11 @@ impl Team {
             shed: AtomicBool::new(false),
         });
         let (s, sh) = (seat.clone(), shared.clone());
-        let cpu = self.cpus.as_ref().map(|c| c.of(self.seats.len() + 1));
+        let placement = self.cpus.as_ref().map(|c| c.placement(self.seats.len() + 1)).unwrap_or_default();
         std::thread::Builder::new()
             .name(format!("worker{}", self.seats.len() + 1))
             .stack_size(STACK)
-            .spawn(move || work(poll, &s, &sh, Placement::new(cpu)))?;
+            .spawn(move || work(poll, &s, &sh, placement))?;
         self.seats.push(seat);
         Ok(self.seats.len() - 1)
     }
