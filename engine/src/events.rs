@@ -51,7 +51,6 @@ pub fn events(root: &Path, since: Option<&str>, until: Option<&str>, filters: &[
     }
     // times are whole seconds: --until takes in all of its second
     let (since, until) = (since.map(|s| point(s, "since")).transpose()?, until.map(|u| point(u, "until").map(|t| t + 999_999_999)).transpose()?);
-    let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
     let mut out = std::io::stdout().lock();
     let mut show = |text: &str| -> bool {
         for l in text.lines() {
@@ -87,7 +86,7 @@ pub fn events(root: &Path, since: Option<&str>, until: Option<&str>, filters: &[
     };
     let mut pending = String::new();
     loop {
-        if until.is_some_and(|u| now() > u) {
+        if until.is_some_and(|u| crate::timestamp::now() as u64 > u) {
             return Ok(());
         }
         // only the bytes written since the last look

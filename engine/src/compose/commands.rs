@@ -522,10 +522,7 @@ impl Ctx<'_> {
             // and each log follower ends when its container has.
             c.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null()).process_group(0);
             let mut child = c.spawn().ctx(|| "follow the logs")?;
-            for pipe in [child.stdout.take().map(|o| Box::new(o) as Box<dyn std::io::Read + Send>), child.stderr.take().map(|e| Box::new(e) as Box<dyn std::io::Read + Send>)].into_iter().flatten() {
-                let prefix = format!("{n:<width$}  | ");
-                readers.push(std::thread::spawn(move || prefix_lines(pipe, &prefix)));
-            }
+            readers.extend(prefixed(&mut child, &format!("{n:<width$}  | ")));
             children.push(child);
         }
         // The exit code: the service --exit-code-from names, else the first
@@ -648,7 +645,7 @@ impl Ctx<'_> {
         }
         match p.get("format") {
             Some("json") => json.iter().for_each(|j| println!("{j}")),
-            None | Some("table") => print_table(&table),
+            None | Some("table") => print!("{}", crate::commands::images::tabulate(&table)),
             Some(f) => return err(format!("unsupported format {f:?}: table or json")),
         }
         Ok(0)
@@ -675,10 +672,7 @@ impl Ctx<'_> {
             args.push(&r.name);
             let mut child = self.engine.command(&args).stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null()).spawn().ctx(|| "read the logs")?;
             let prefix = if p.on("no-log-prefix") { String::new() } else { format!("{:<width$}  | ", r.name) };
-            for pipe in [child.stdout.take().map(|o| Box::new(o) as Box<dyn std::io::Read + Send>), child.stderr.take().map(|e| Box::new(e) as Box<dyn std::io::Read + Send>)].into_iter().flatten() {
-                let prefix = prefix.clone();
-                threads.push(std::thread::spawn(move || prefix_lines(pipe, &prefix)));
-            }
+            threads.extend(prefixed(&mut child, &prefix));
             threads.push(std::thread::spawn(move || {
                 let _ = child.wait();
             }));
@@ -922,7 +916,7 @@ fn ls(env: &Env, rest: &[String]) -> Result<i32> {
     if !p.on("quiet") {
         match p.get("format") {
             Some("json") => println!("{}", serde_json::Value::Array(json)),
-            _ => print_table(&table),
+            _ => print!("{}", crate::commands::images::tabulate(&table)),
         }
     }
     Ok(0)
@@ -936,7 +930,7 @@ fn attach_flags(cmd: &str, p: &Parsed, passed: &[(&str, &str)]) -> Vec<String> {
         a.push("-d".into());
     } else {
         a.push("-i".into());
-        if !p.on("no-TTY") && unsafe { libc::isatty(0) } == 1 {
+        if !p.on("no-TTY") && crate::commands::images::is_tty(0) {
             a.push("-t".into());
         }
     }
@@ -952,6 +946,21 @@ extern "C" fn on_signal(_: libc::c_int) {
     STOPPING.store(true, Ordering::SeqCst);
 }
 
+/// Threads copying `child`'s stdout and stderr to stdout, a line at a time,
+/// each after `prefix`.
+fn prefixed(child: &mut std::process::Child, prefix: &str) -> Vec<std::thread::JoinHandle<()>> {
+    let out = child.stdout.take().map(|o| Box::new(o) as Box<dyn std::io::Read + Send>);
+    let err = child.stderr.take().map(|e| Box::new(e) as Box<dyn std::io::Read + Send>);
+    [out, err]
+        .into_iter()
+        .flatten()
+        .map(|pipe| {
+            let prefix = prefix.to_string();
+            std::thread::spawn(move || prefix_lines(pipe, &prefix))
+        })
+        .collect()
+}
+
 /// Copies `from` to stdout a line at a time, each after `prefix`.
 fn prefix_lines(from: Box<dyn std::io::Read + Send>, prefix: &str) {
     let mut r = std::io::BufReader::new(from);
@@ -964,15 +973,5 @@ fn prefix_lines(from: Box<dyn std::io::Read + Send>, prefix: &str) {
         }
         let _ = out.flush();
         line.clear();
-    }
-}
-
-fn print_table(rows: &[Vec<String>]) {
-    let cols = rows.first().map_or(0, Vec::len);
-    let widths: Vec<usize> = (0..cols).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
-    let mut out = std::io::stdout().lock();
-    for r in rows {
-        let line: Vec<String> = r.iter().zip(&widths).map(|(x, w)| format!("{x:<w$}")).collect();
-        let _ = writeln!(out, "{}", line.join("   ").trim_end());
     }
 }
